@@ -1,0 +1,174 @@
+/**
+ * Runboard's configuration: the environment, parsed once with a schema.
+ *
+ * Nothing else in the code base reads `process.env` for settings. Every setting is listed in
+ * `.env.example` and in the README's configuration table; keep the three in step.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Parses a duration such as `90`, `45s`, `30m`, `1h` or `2d` into seconds. */
+export function parseDuration(value: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
+  if (!match) return undefined;
+  const amount = Number(match[1]);
+  const unit = (match[2] ?? 's').toLowerCase();
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[unit] ?? 1;
+  return amount * factor;
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === undefined || seconds <= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${value}" is not a duration; write a number of seconds or e.g. 45s, 30m, 1h, 2d`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+      error: () => 'write true or false',
+    })
+    .optional()
+    .transform((value) => (value === undefined ? fallback : ['true', '1', 'yes'].includes(value)));
+
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const envSchema = z.object({
+  /** TCP port of the single HTTP/WebSocket listener. Default 3000. */
+  PORT: z.coerce
+    .number({ error: () => 'write a port number from 0 to 65535' })
+    .int('write a whole port number')
+    .min(0, 'write a port number from 0 to 65535')
+    .max(65535, 'write a port number from 0 to 65535')
+    .default(3000),
+  /** Address to listen on. Default: all interfaces. */
+  HOST: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /** PostgreSQL connection string. Unset: an embedded PostgreSQL (PGlite) in RUNBOARD_DATA_DIR. */
+  DATABASE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(
+        (value) => /^postgres(ql)?:\/\//.test(value),
+        'write a postgres:// or postgresql:// URL, or leave it unset for the embedded database',
+      )
+      .optional(),
+  ),
+  /** Where the embedded database and generated secret live. Default ./data. */
+  RUNBOARD_DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('./data')),
+  /** Username of the admin created on first start when there are no users. Default admin. */
+  RUNBOARD_ADMIN_USERNAME: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, 'use 1–64 letters, digits, dots, dashes or underscores')
+      .default('admin'),
+  ),
+  /** Password of that admin. Unset: a strong one is generated and printed once. */
+  RUNBOARD_ADMIN_PASSWORD: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(12, 'use at least 12 characters').optional(),
+  ),
+  /** Key that encrypts secrets at rest. Required with DATABASE_URL; generated in the data dir otherwise. */
+  RUNBOARD_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(32, 'use at least 32 characters (for example: openssl rand -base64 48)').optional(),
+  ),
+  /** A session ends this long after its last request. Default 1h. */
+  RUNBOARD_SESSION_IDLE: duration('1h'),
+  /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Default false. */
+  RUNBOARD_TRUST_PROXY: flag(false),
+  /** Largest accepted request body. Default 1 MiB. */
+  RUNBOARD_MAX_BODY_BYTES: z.coerce
+    .number({ error: () => 'write a number of bytes' })
+    .int()
+    .min(1024, 'use at least 1024 bytes')
+    .default(1024 * 1024),
+  /** Failed sign-ins allowed per username, and per client address, within 15 minutes. Default 10. */
+  RUNBOARD_LOGIN_MAX_FAILURES: z.coerce
+    .number({ error: () => 'write a whole number' })
+    .int()
+    .min(1, 'allow at least 1 failure')
+    .default(10),
+  /** Log level: fatal, error, warn, info, debug, trace or silent. Default info. */
+  RUNBOARD_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: () => 'write one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  /** Serve the web console (false: API only). Default true. */
+  RUNBOARD_CONSOLE: flag(true),
+  /** development or production; `npm run dev` sets development. */
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+});
+
+export interface Config {
+  port: number;
+  host: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  admin: { username: string; password: string | undefined };
+  secret: string | undefined;
+  sessionIdleSeconds: number;
+  trustProxy: boolean;
+  maxBodyBytes: number;
+  loginMaxFailures: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  console: boolean;
+  dev: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Runboard cannot start: its configuration is invalid.\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment into a Config, or throws a ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'environment');
+        const given = env[name];
+        return `${name}${given === undefined ? '' : `=${JSON.stringify(given)}`}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = result.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.RUNBOARD_DATA_DIR),
+    admin: { username: e.RUNBOARD_ADMIN_USERNAME, password: e.RUNBOARD_ADMIN_PASSWORD },
+    secret: e.RUNBOARD_SECRET,
+    sessionIdleSeconds: e.RUNBOARD_SESSION_IDLE,
+    trustProxy: e.RUNBOARD_TRUST_PROXY,
+    maxBodyBytes: e.RUNBOARD_MAX_BODY_BYTES,
+    loginMaxFailures: e.RUNBOARD_LOGIN_MAX_FAILURES,
+    logLevel: e.RUNBOARD_LOG_LEVEL,
+    console: e.RUNBOARD_CONSOLE,
+    dev: e.NODE_ENV === 'development',
+  };
+}
+
+let loaded: Config | undefined;
+
+/** The process's configuration, parsed from `process.env` on first use. */
+export function loadConfig(): Config {
+  loaded ??= parseConfig(process.env);
+  return loaded;
+}

@@ -1,0 +1,40 @@
+/**
+ * The context of one GraphQL operation: the same shape for HTTP, graphql-ws and the in-process
+ * REST dialects. `App` holds what lives as long as the server; the rest is per request.
+ */
+import type { Logger } from 'pino';
+import type { Viewer } from '../core/auth.service';
+import type { Config } from '../core/config';
+import type { LoginThrottle } from '../core/login-throttle';
+import type { SessionStore } from '../core/session';
+import type { Db } from '../db/database';
+import type { PubSub } from './pubsub';
+
+export interface App {
+  config: Config;
+  db: Db;
+  log: Logger;
+  sessions: SessionStore;
+  throttle: LoginThrottle;
+  pubsub: PubSub;
+  /** Key for secrets at rest (RUNBOARD_SECRET, or the one generated in the data dir). */
+  secret: string;
+}
+
+export interface Context {
+  app: App;
+  requestId: string;
+  log: Logger;
+  viewer: Viewer | null;
+  /** Client address (from X-Forwarded-For only with RUNBOARD_TRUST_PROXY). */
+  ip: string;
+  userAgent: string | null;
+  /** Whether the client reached us over https (cookies get Secure). */
+  secure: boolean;
+  transport: 'http' | 'ws';
+  /** Queues a Set-Cookie header on the HTTP response; unavailable over WebSocket. */
+  setCookie(value: string): void;
+}
+
+/** A context whose viewer is known: what fields behind an auth scope receive. */
+export type SignedInContext = Context & { viewer: Viewer };

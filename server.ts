@@ -1,0 +1,250 @@
+/**
+ * Runboard's composition root: config → database → pubsub → GraphQL (HTTP and WebSocket) →
+ * the console (Next.js) → one HTTP server on one port.
+ *
+ * `start()` returns `{ url, stop }` so tests run the real server on port 0. Run directly
+ * (`npm start`, `npm run dev`) it also builds the console when no build exists, and shuts down
+ * gracefully on SIGTERM/SIGINT.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureFirstAdmin } from './core/user.service';
+import { ConfigError, loadConfig, type Config } from './core/config';
+import { LoginThrottle } from './core/login-throttle';
+import { createLogger, requestScope } from './core/logger';
+import { resolveSecretKey } from './core/secret-key';
+import { createSessionStore } from './core/session';
+import { checkConnection, openDatabase } from './db/database';
+import { migrateToLatest } from './db/migrate';
+import type { App } from './graphql/context';
+import { checkBodySize, checkCrossSite, type Refusal } from './graphql/http';
+import { createMemoryPubSub } from './graphql/pubsub';
+import { createGraphQLWebSocketServer } from './graphql/ws';
+import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
+
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+/** How long shutdown waits for open requests before closing their connections. */
+const SHUTDOWN_GRACE_MS = 5_000;
+const SESSION_SWEEP_MS = 10 * 60_000;
+
+export interface Runboard {
+  url: string;
+  app: App;
+  stop(): Promise<void>;
+}
+
+function sendRefusal(res: http.ServerResponse, refusal: Refusal): void {
+  res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+  res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: 'BAD_REQUEST' } }] }));
+}
+
+type NextServer = {
+  prepare(): Promise<void>;
+  close(): Promise<void>;
+  getRequestHandler(): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  getUpgradeHandler(): (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => Promise<void>;
+};
+
+async function startConsole(config: Config): Promise<NextServer> {
+  const { default: next } = await import('next');
+  const nextServer = (next as unknown as (options: object) => NextServer)({
+    dev: config.dev,
+    dir: ROOT,
+    hostname: config.host ?? 'localhost',
+    port: config.port,
+  });
+  await nextServer.prepare();
+  return nextServer;
+}
+
+/** Starts Runboard. `overrides` replace settings from the environment (tests use this). */
+export async function start(overrides: Partial<Config> = {}): Promise<Runboard> {
+  const config: Config = { ...loadConfig(), ...overrides };
+  const log = createLogger(config.logLevel);
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onPoolError: (error) => log.warn({ err: error }, 'a database connection failed'),
+  });
+  const cleanups: Array<() => Promise<void> | void> = [() => database.close()];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log.warn({ err: error }, 'error while shutting down');
+      }
+    }
+  };
+  try {
+    await checkConnection(database.db, database.mode === 'embedded' ? `the embedded database in ${config.dataDir}` : 'DATABASE_URL');
+    const applied = await migrateToLatest(database.db);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+
+    const sessions = createSessionStore(database.db, config.sessionIdleSeconds);
+    const app: App = {
+      config,
+      db: database.db,
+      log,
+      sessions,
+      throttle: new LoginThrottle(config.loginMaxFailures),
+      pubsub: createMemoryPubSub(),
+      secret: resolveSecretKey({ secret: config.secret, dataDir: config.dataDir, embedded: database.mode === 'embedded' }),
+    };
+
+    const firstAdmin = await ensureFirstAdmin(app, config.admin);
+    if (firstAdmin?.generatedPassword) {
+      // Printed once, on the console, and never logged.
+      process.stdout.write(
+        `\n  Runboard created the admin user "${firstAdmin.user.username}" with the password:\n\n` +
+          `      ${firstAdmin.generatedPassword}\n\n  It is shown only this once. Sign in and change it.\n\n`,
+      );
+    } else if (firstAdmin) {
+      log.info({ username: firstAdmin.user.username }, 'created the admin user from RUNBOARD_ADMIN_USERNAME/PASSWORD');
+    }
+
+    const yoga = createGraphQLServer(app);
+    const ws = createGraphQLWebSocketServer(app, yoga);
+    cleanups.push(() => ws.stop());
+    const nextServer = config.console ? await startConsole(config) : undefined;
+    if (nextServer) cleanups.push(() => nextServer.close());
+    const handleNext = nextServer?.getRequestHandler();
+    const upgradeNext = nextServer?.getUpgradeHandler();
+
+    const server = http.createServer((req, res) => {
+      const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.-]{1,64}$/.test(req.headers['x-request-id'])
+        ? req.headers['x-request-id']
+        : randomUUID());
+      const pathname = (req.url ?? '/').split('?')[0];
+      requestScope.run({ requestId }, () => {
+        if (pathname === GRAPHQL_PATH) {
+          res.setHeader('x-request-id', requestId);
+          const refusal = checkBodySize(req, config.maxBodyBytes) ?? checkCrossSite(req);
+          if (refusal) return sendRefusal(res, refusal);
+          void yoga.handle(req, res, { req, res });
+          return;
+        }
+        if (handleNext) {
+          void handleNext(req, res).catch((error: unknown) => {
+            log.error({ err: error }, 'console request failed');
+            if (!res.headersSent) res.writeHead(500).end('Internal error');
+          });
+          return;
+        }
+        sendRefusal(res, { status: 404, message: `Nothing at ${pathname}. The GraphQL API is at ${GRAPHQL_PATH}.` });
+      });
+    });
+    server.headersTimeout = 20_000;
+    server.requestTimeout = 60_000;
+
+    // The single upgrade dispatcher: ours by path, everything else to Next (its dev reload).
+    server.on('upgrade', (req, socket, head) => {
+      const pathname = (req.url ?? '/').split('?')[0];
+      if (pathname === GRAPHQL_PATH) {
+        ws.wss.handleUpgrade(req, socket, head, (client) => ws.wss.emit('connection', client, req));
+      } else if (upgradeNext) {
+        void upgradeNext(req, socket, head);
+      } else {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      }
+    });
+
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+        }),
+    );
+
+    const sweep = setInterval(() => {
+      sessions.deleteExpired().catch((error: unknown) => log.warn({ err: error }, 'could not delete expired sessions'));
+    }, SESSION_SWEEP_MS);
+    sweep.unref();
+    cleanups.push(() => clearInterval(sweep));
+
+    const address = server.address() as AddressInfo;
+    const host = !config.host || config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    log.info({ url, database: database.mode, console: Boolean(nextServer) }, 'Runboard is ready');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      app,
+      stop: () => (stopping ??= runCleanups()),
+    };
+  } catch (error) {
+    await runCleanups();
+    throw error;
+  }
+}
+
+/** Builds the console with `next build` when there is no production build yet. */
+function ensureConsoleBuild(config: Config): void {
+  if (config.dev || !config.console || fs.existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) return;
+  process.stdout.write('No production build of the console yet: building it once (next build)…\n');
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  if (result.status !== 0) {
+    process.stderr.write('The console build failed; see the output above.\n');
+    process.exit(1);
+  }
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee .env.example and the README for every setting.\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  ensureConsoleBuild(config);
+  let runboard: Runboard;
+  try {
+    runboard = await start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`Runboard could not start: ${message}\n`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  }
+  process.stdout.write(`Runboard is running at ${runboard.url}\n`);
+  const shutdown = (signal: string) => {
+    process.stdout.write(`${signal}: shutting down…\n`);
+    const force = setTimeout(() => {
+      process.stderr.write('Shutdown took longer than 10 s; exiting now.\n');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    runboard.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void main();
+}
