@@ -62,9 +62,27 @@ async function startConsole(config: Config): Promise<NextServer> {
   return nextServer;
 }
 
+/**
+ * A browser opening /api/graphql gets GraphiQL only when signed in; otherwise it is sent to the
+ * sign-in page (or, without the console, told to sign in). Returns true when it answered.
+ */
+async function guardGraphiQL(app: App, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  if (req.method !== 'GET' || !String(req.headers.accept ?? '').includes('text/html') || req.headers.authorization) return false;
+  const sessionId = app.sessions.readCookie(req.headers.cookie);
+  if (sessionId && (await app.sessions.peek(sessionId))) return false;
+  if (app.config.console) {
+    res.writeHead(302, { location: `/sign-in?next=${encodeURIComponent(GRAPHQL_PATH)}` }).end();
+  } else {
+    sendRefusal(res, { status: 401, message: 'Sign in to use GraphiQL.' });
+  }
+  return true;
+}
+
 /** Starts Runboard. `overrides` replace settings from the environment (tests use this). */
 export async function start(overrides: Partial<Config> = {}): Promise<Runboard> {
   const config: Config = { ...loadConfig(), ...overrides };
+  // Checked before anything opens, so a missing key costs no database connection.
+  const secret = resolveSecretKey({ secret: config.secret, dataDir: config.dataDir, embedded: !config.databaseUrl });
   const log = createLogger(config.logLevel);
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -94,7 +112,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       sessions,
       throttle: new LoginThrottle(config.loginMaxFailures),
       pubsub: createMemoryPubSub(),
-      secret: resolveSecretKey({ secret: config.secret, dataDir: config.dataDir, embedded: database.mode === 'embedded' }),
+      secret,
     };
 
     const firstAdmin = await ensureFirstAdmin(app, config.admin);
@@ -126,7 +144,9 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           res.setHeader('x-request-id', requestId);
           const refusal = checkBodySize(req, config.maxBodyBytes) ?? checkCrossSite(req);
           if (refusal) return sendRefusal(res, refusal);
-          void yoga.handle(req, res, { req, res });
+          void guardGraphiQL(app, req, res).then((handled) => {
+            if (!handled) return yoga.handle(req, res, { req, res });
+          });
           return;
         }
         if (handleNext) {

@@ -94,7 +94,7 @@ const envSchema = z.object({
     .int()
     .min(1024, 'use at least 1024 bytes')
     .default(1024 * 1024),
-  /** Failed sign-ins allowed per username, and per client address, within 15 minutes. Default 10. */
+  /** Failed sign-ins allowed per username within 15 minutes (five times as many per client address). Default 10. */
   RUNBOARD_LOGIN_MAX_FAILURES: z.coerce
     .number({ error: () => 'write a whole number' })
     .int()

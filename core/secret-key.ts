@@ -15,6 +15,7 @@ export function resolveSecretKey(options: { secret: string | undefined; dataDir:
       'RUNBOARD_SECRET: set it when DATABASE_URL is set, to the same value on every instance (for example: openssl rand -base64 48)',
     ]);
   }
+  fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(options.dataDir, 'secret.key');
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
   const secret = randomBytes(48).toString('base64');

@@ -1,21 +1,19 @@
 /**
  * Schema migrations with Kysely's migrator. Files in db/migrations are named by timestamp and
- * never change once committed. Kysely takes a lock table, so two processes starting at once
- * migrate one after the other.
+ * never change once committed; each is listed in MIGRATIONS below (a static list works under
+ * every loader — tsx, vitest, Next — where importing files found on disk does not). Kysely
+ * takes a lock table, so two processes starting at once migrate one after the other.
  */
-import { FileMigrationProvider, Migrator, type MigrationResultSet } from 'kysely';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { Migrator, type Migration, type MigrationResultSet } from 'kysely';
 import type { Db } from './database';
+import * as m20261123T0001 from './migrations/20261123T0001-users-sessions-keys';
 
-export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const MIGRATIONS: Record<string, Migration> = {
+  '20261123T0001-users-sessions-keys': m20261123T0001,
+};
 
 export function migrator(db: Db): Migrator {
-  return new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
-  });
+  return new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
 }
 
 /** Brings the schema up to date; throws with the failing migration's name. */

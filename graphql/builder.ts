@@ -4,11 +4,23 @@
  */
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { ForbiddenError, UnauthenticatedError, type DomainError } from '../core/errors';
 import { roleAllows, type Role } from '../core/roles';
 import type { Context, SignedInContext } from './context';
+
+/** The role a failed scope check asked for, searched through nested any/all failures. */
+function requiredRole(failure: AuthFailure): string | undefined {
+  if (failure.kind === 'AuthScope' && failure.scope === 'role') return String(failure.parameter);
+  if (failure.kind === 'AnyAuthScopes' || failure.kind === 'AllAuthScopes') {
+    for (const inner of failure.failures) {
+      const role = requiredRole(inner);
+      if (role) return role;
+    }
+  }
+  return undefined;
+}
 
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
@@ -46,8 +58,8 @@ export const builder = new SchemaBuilder<{
     }),
     unauthorizedError: (_parent, context, info, result) => {
       if (!context.viewer) return toGraphQLError(new UnauthenticatedError());
-      const failure = result.failure;
-      const needed = failure.kind === 'AuthScope' && failure.scope === 'role' ? ` It needs the ${String(failure.parameter)} role.` : '';
+      const role = requiredRole(result.failure);
+      const needed = role ? ` It needs the ${role} role.` : '';
       return toGraphQLError(
         new ForbiddenError(`Your role (${context.viewer.role}) does not allow ${info.parentType.name}.${info.fieldName}.${needed}`),
       );
