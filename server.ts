@@ -128,7 +128,6 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
 
     const yoga = createGraphQLServer(app);
     const ws = createGraphQLWebSocketServer(app, yoga);
-    cleanups.push(() => ws.stop());
     const nextServer = config.console ? await startConsole(config) : undefined;
     if (nextServer) cleanups.push(() => nextServer.close());
     const handleNext = nextServer?.getRequestHandler();
@@ -181,14 +180,18 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
         resolve();
       });
     });
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-        }),
-    );
+    // Shutdown, in order: stop accepting, close sockets (WebSockets would keep close() waiting),
+    // let open requests finish for a grace period, then the console and the database.
+    const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+    cleanups.push(async () => {
+      await Promise.race([serverClosed, new Promise((r) => setTimeout(r, SHUTDOWN_GRACE_MS).unref())]);
+      server.closeAllConnections();
+    });
+    cleanups.push(() => ws.stop());
+    cleanups.push(() => {
+      server.close();
+      server.closeIdleConnections();
+    });
 
     const sweep = setInterval(() => {
       sessions.deleteExpired().catch((error: unknown) => log.warn({ err: error }, 'could not delete expired sessions'));

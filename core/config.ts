@@ -143,7 +143,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       result.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'environment');
         const given = env[name];
-        return `${name}${given === undefined ? '' : `=${JSON.stringify(given)}`}: ${issue.message}`;
+        // Never echo a secret back, not even a wrong one.
+        const shown = given === undefined || /SECRET|PASSWORD/.test(name) ? '' : `=${JSON.stringify(given)}`;
+        return `${name}${shown}: ${issue.message}`;
       }),
     );
   }

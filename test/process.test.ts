@@ -1,0 +1,91 @@
+/** Runboard as a real process: configuration errors, graceful shutdown, several instances. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, createTestDatabase, needsSharedDatabase, startTestServer, TEST_SECRET, type TestDatabase } from './support/server';
+import { spawnServer } from './support/process';
+import { wsClient } from './support/ws';
+
+describe('configuration', () => {
+  it('exits with a message naming every bad variable', async () => {
+    const server = spawnServer({ PORT: 'eighty', RUNBOARD_SESSION_IDLE: 'soon', DATABASE_URL: 'mysql://x', RUNBOARD_LOG_LEVEL: 'loud' });
+    expect(await server.exited).toBe(2);
+    const output = server.output();
+    expect(output).toContain('Runboard cannot start: its configuration is invalid.');
+    expect(output).toContain('PORT="eighty": write a port number from 0 to 65535');
+    expect(output).toContain('RUNBOARD_SESSION_IDLE="soon": "soon" is not a duration; write a number of seconds or e.g. 45s, 30m, 1h, 2d');
+    expect(output).toContain('DATABASE_URL="mysql://x": write a postgres:// or postgresql:// URL');
+    expect(output).toContain('RUNBOARD_LOG_LEVEL="loud"');
+    expect(output).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+  });
+
+  it('asks for RUNBOARD_SECRET with an external database', async () => {
+    const server = spawnServer({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' });
+    expect(await server.exited).toBe(2);
+    expect(server.output()).toContain('RUNBOARD_SECRET: set it when DATABASE_URL is set');
+  });
+
+  it('says when the database cannot be reached', async () => {
+    const server = spawnServer({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', RUNBOARD_SECRET: TEST_SECRET });
+    expect(await server.exited).toBe(1);
+    expect(server.output()).toMatch(/Runboard could not start: Cannot reach the database at DATABASE_URL: .*ECONNREFUSED/);
+  });
+});
+
+describe('graceful shutdown', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(() => database?.drop());
+
+  it('on SIGTERM closes sockets and exits 0 well within 10 s', async () => {
+    const server = spawnServer({
+      DATABASE_URL: database.url,
+      RUNBOARD_DATA_DIR: database.dataDir,
+      RUNBOARD_SECRET: TEST_SECRET,
+      RUNBOARD_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    });
+    const url = await server.ready;
+    const key = await (async () => {
+      const auth = `Basic ${Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')}`;
+      const response = await fetch(`${url}/api/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: auth },
+        body: JSON.stringify({ query: `mutation { createApiKey(input: { name: "t" }) { ... on CreateApiKeySuccess { data { token } } } }` }),
+      });
+      return ((await response.json()) as any).data.createApiKey.data.token as string;
+    })();
+    const client = wsClient(url, { apiKey: key });
+    const closed = new Promise<number>((resolve) => {
+      client.on('closed', (event) => resolve((event as { code: number }).code));
+    });
+    const subscribed = new Promise<void>((resolve) => {
+      client.on('connected', () => resolve());
+      client.subscribe({ query: `subscription { userChanged { kind } }` }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+    });
+    await subscribed;
+    const began = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(await closed).toBe(1001);
+    await client.dispose();
+  });
+});
+
+describe('several instances on one database', () => {
+  it('share sessions and users', async (context) => {
+    if (needsSharedDatabase()) return context.skip();
+    const a = await startTestServer();
+    const b = await startTestServer({}, a.database);
+    try {
+      // A session opened on one instance is valid on the other, and so is a user made there.
+      const viewer = await b.gql(`{ viewer { user { username } } }`, {}, { cookie: a.adminCookie });
+      expect(viewer.data.viewer.user.username).toBe('admin');
+      await a.createUser('made-on-a', 'viewer');
+      await expect(b.signIn('made-on-a', 'made-on-a-password-123')).resolves.toMatch(/^runboard_session=/);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
