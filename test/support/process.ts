@@ -16,7 +16,7 @@ export interface ServerProcess {
 export function spawnServer(env: Record<string, string | undefined>): ServerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, RUNBOARD_CONSOLE: 'false', RUNBOARD_LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1', ...env },
+    env: { NODE_ENV: 'production', PATH: process.env.PATH, HOME: process.env.HOME, RUNBOARD_CONSOLE: 'false', RUNBOARD_LOG_LEVEL: 'warn', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,36 @@
+/**
+ * The console's GraphQL client: urql with its document cache, HTTP for queries and mutations,
+ * and graphql-ws for subscriptions (the session cookie rides on the WebSocket upgrade).
+ */
+import { createClient as createWsClient } from 'graphql-ws';
+import { cacheExchange, Client, CombinedError, fetchExchange, subscriptionExchange } from 'urql';
+
+export const GRAPHQL_PATH = '/api/graphql';
+
+export function createGraphQLClient(): Client {
+  const ws = createWsClient({
+    url: `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}${GRAPHQL_PATH}`,
+    lazy: true,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+  });
+  return new Client({
+    url: GRAPHQL_PATH,
+    fetchOptions: { credentials: 'same-origin', headers: { 'Content-Type': 'application/json' } },
+    exchanges: [
+      cacheExchange,
+      fetchExchange,
+      subscriptionExchange({
+        forwardSubscription(request) {
+          const input = { ...request, query: request.query ?? '' };
+          return { subscribe: (sink) => ({ unsubscribe: ws.subscribe(input, sink) }) };
+        },
+      }),
+    ],
+  });
+}
+
+/** The message to show a person for a failed request. */
+export function errorMessage(error: CombinedError): string {
+  return error.graphQLErrors[0]?.message ?? (error.networkError ? 'Runboard cannot be reached. Check your connection and try again.' : error.message);
+}
