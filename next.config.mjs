@@ -5,6 +5,8 @@ const nextConfig = {
   // `npm run typecheck` (tsc) checks the whole project, so the build does not type-check again.
   typescript: { ignoreBuildErrors: true },
   poweredByHeader: false,
+  // Dev reload also for people who open http://127.0.0.1:<port> rather than localhost.
+  allowedDevOrigins: ['127.0.0.1'],
   reactStrictMode: true,
 };
 

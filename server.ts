@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureFirstAdmin } from './core/user.service';
@@ -43,11 +44,13 @@ function sendRefusal(res: http.ServerResponse, refusal: Refusal): void {
   res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: 'BAD_REQUEST' } }] }));
 }
 
+type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> | void;
+
 type NextServer = {
   prepare(): Promise<void>;
   close(): Promise<void>;
   getRequestHandler(): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
-  getUpgradeHandler(): (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => Promise<void>;
+  getUpgradeHandler(): UpgradeHandler;
 };
 
 async function startConsole(config: Config): Promise<NextServer> {
@@ -59,7 +62,21 @@ async function startConsole(config: Config): Promise<NextServer> {
     port: config.port,
   });
   await nextServer.prepare();
+  // On its first request Next adds an 'upgrade' listener of its own to our server, which would
+  // answer every upgrade a second time (breaking its dev reload and our sockets). Our dispatcher
+  // hands Next the upgrades that are its own, so tell Next its listener is in place.
+  const custom = nextServer as unknown as { didWebSocketSetup?: boolean };
+  if (typeof custom.didWebSocketSetup === 'boolean') custom.didWebSocketSetup = true;
   return nextServer;
+}
+
+/**
+ * Next's own upgrade handler: the router-level one that serves dev reload (/_next/hmr), which
+ * is what Next itself attaches; `getUpgradeHandler()` reaches only the page server behind it.
+ */
+function nextUpgradeHandler(nextServer: NextServer): UpgradeHandler {
+  const routerLevel = (nextServer as unknown as { upgradeHandler?: UpgradeHandler }).upgradeHandler;
+  return routerLevel ?? nextServer.getUpgradeHandler();
 }
 
 /**
@@ -131,7 +148,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
     const nextServer = config.console ? await startConsole(config) : undefined;
     if (nextServer) cleanups.push(() => nextServer.close());
     const handleNext = nextServer?.getRequestHandler();
-    const upgradeNext = nextServer?.getUpgradeHandler();
+    const upgradeNext = nextServer && nextUpgradeHandler(nextServer);
 
     const server = http.createServer((req, res) => {
       const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.-]{1,64}$/.test(req.headers['x-request-id'])

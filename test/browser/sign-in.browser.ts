@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { start, type Runboard } from '../../server';
+import { spawnServer } from '../support/process';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const PASSWORD = 'browser-test-password';
@@ -116,6 +117,31 @@ async function main(): Promise<number> {
       await page.waitForURL(/\/sign-in/, { timeout: 10_000 });
       await page.goto(`${url}/`);
       await page.waitForURL(/\/sign-in/, { timeout: 10_000 });
+    });
+    // Next keeps process-wide state: a dev server needs a process of its own, as under `npm run dev`.
+    await check('under `npm run dev` the console hot-reloads through our upgrade dispatcher', async () => {
+      const devDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-browser-dev-'));
+      const dev = spawnServer({ NODE_ENV: 'development', RUNBOARD_CONSOLE: 'true', RUNBOARD_DATA_DIR: devDir, RUNBOARD_ADMIN_PASSWORD: PASSWORD });
+      try {
+        const devUrl = await dev.ready;
+        const page = await browser!.newPage();
+        let hmrFrames = 0;
+        let hmrError = '';
+        page.on('websocket', (socket) => {
+          if (!socket.url().includes('/_next/hmr')) return;
+          socket.on('framereceived', () => hmrFrames++);
+          socket.on('socketerror', (error) => (hmrError = error));
+        });
+        await page.goto(`${devUrl}/sign-in`);
+        await page.getByLabel('Username').waitFor({ timeout: 60_000 });
+        for (let waited = 0; hmrFrames === 0 && waited < 10_000; waited += 250) await page.waitForTimeout(250);
+        await page.close();
+        if (hmrFrames === 0) throw new Error(`the dev reload socket received nothing${hmrError ? `: ${hmrError}` : ''}`);
+      } finally {
+        dev.child.kill('SIGTERM');
+        await dev.exited;
+        fs.rmSync(devDir, { recursive: true, force: true });
+      }
     });
   } catch (error) {
     results.push({ name: 'setup', error: error instanceof Error ? error.message : String(error) });
