@@ -30,6 +30,37 @@ describe('configuration', () => {
   });
 });
 
+describe('first start', () => {
+  it('creates the admin with a generated password, printed once, that signs in', async () => {
+    const database = await createTestDatabase();
+    try {
+      const env = { DATABASE_URL: database.url, RUNBOARD_DATA_DIR: database.dataDir, RUNBOARD_SECRET: TEST_SECRET };
+      const first = spawnServer(env);
+      const url = await first.ready;
+      const password = /with the password:\s+(\S+)/.exec(first.output())?.[1];
+      expect(password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+      const auth = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`;
+      const response = await fetch(`${url}/api/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: auth },
+        body: JSON.stringify({ query: '{ viewer { role } }' }),
+      });
+      expect(((await response.json()) as any).data.viewer.role).toBe('ADMIN');
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      // The logs never carry it, and a second start prints nothing.
+      const second = spawnServer(env);
+      await second.ready;
+      second.child.kill('SIGTERM');
+      await second.exited;
+      expect(second.output()).not.toContain('with the password');
+      expect(first.output().split(password!).length - 1).toBe(1);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   let database: TestDatabase;
   beforeAll(async () => {
