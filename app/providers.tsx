@@ -1,13 +1,11 @@
 'use client';
 
-import { useEffect, useState, type ReactNode } from 'react';
-import { Provider, type Client } from 'urql';
+import { useState, type ReactNode } from 'react';
+import { Provider } from 'urql';
 import { createGraphQLClient } from './lib/graphql-client';
 
-/** Creates the GraphQL client in the browser only: pages render once it exists. */
+/** One GraphQL client per page load (a data-less one while pre-rendering on the server). */
 export function Providers({ children }: { children: ReactNode }) {
-  const [client, setClient] = useState<Client | null>(null);
-  useEffect(() => setClient(createGraphQLClient()), []);
-  if (!client) return <div aria-busy="true" />;
+  const [client] = useState(createGraphQLClient);
   return <Provider value={client}>{children}</Provider>;
 }

@@ -8,6 +8,8 @@ import { cacheExchange, Client, CombinedError, fetchExchange, subscriptionExchan
 export const GRAPHQL_PATH = '/api/graphql';
 
 export function createGraphQLClient(): Client {
+  // Pages are pre-rendered on the server without data: queries run in the browser only.
+  if (typeof window === 'undefined') return new Client({ url: GRAPHQL_PATH, exchanges: [] });
   const ws = createWsClient({
     url: `${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}${GRAPHQL_PATH}`,
     lazy: true,

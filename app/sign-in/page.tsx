@@ -1,7 +1,6 @@
 'use client';
 
-import { useSearchParams } from 'next/navigation';
-import { Suspense, useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { gql, useMutation } from 'urql';
 import { Alert } from '../components/alert';
 import { Button } from '../components/button';
@@ -22,13 +21,14 @@ const SIGN_IN = gql`
   }
 `;
 
-/** Only paths on this site: never `//other.host` or an absolute URL. */
-function safeTarget(next: string | null): string {
+/** Where to go after signing in: `?next=`, if it is a path on this site (never `//other.host`). */
+function target(): string {
+  const next = new URLSearchParams(window.location.search).get('next');
   return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
 }
 
-function SignInForm() {
-  const target = safeTarget(useSearchParams().get('next'));
+/** Pre-rendered as plain HTML, so the form shows before any script runs. */
+export default function SignInPage() {
   const [viewer] = useViewer();
   const [state, signIn] = useMutation<{ signIn: { __typename: string; message?: string } }>(SIGN_IN);
   const [username, setUsername] = useState('');
@@ -37,8 +37,8 @@ function SignInForm() {
 
   // Already signed in: nothing to do here. A full navigation, since the target may be GraphiQL.
   useEffect(() => {
-    if (viewer.data?.viewer) window.location.replace(target);
-  }, [viewer.data, target]);
+    if (viewer.data?.viewer) window.location.replace(target());
+  }, [viewer.data]);
 
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -46,7 +46,7 @@ function SignInForm() {
     const result = await signIn({ input: { username, password } });
     if (result.error) return setError(errorMessage(result.error));
     const outcome = result.data?.signIn;
-    if (outcome?.__typename === 'SignInSuccess') return window.location.replace(target);
+    if (outcome?.__typename === 'SignInSuccess') return window.location.replace(target());
     setError(outcome?.message ?? 'Signing in failed. Try again.');
   }
 
@@ -58,7 +58,8 @@ function SignInForm() {
           Runboard
         </h1>
         <p className={styles.lead}>Sign in to run, schedule and watch your scripts.</p>
-        <form className={styles.form} onSubmit={submit} noValidate>
+        {/* method="post": if scripts have not loaded, a submit must not put the password in the URL. */}
+        <form className={styles.form} onSubmit={submit} method="post" noValidate>
           {error && <Alert>{error}</Alert>}
           <TextField
             label="Username"
@@ -84,13 +85,5 @@ function SignInForm() {
         </form>
       </Card>
     </main>
-  );
-}
-
-export default function SignInPage() {
-  return (
-    <Suspense fallback={<div aria-busy="true" />}>
-      <SignInForm />
-    </Suspense>
   );
 }
