@@ -68,7 +68,7 @@ describe('graceful shutdown', () => {
   });
   afterAll(() => database?.drop());
 
-  it('on SIGTERM closes sockets and exits 0 well within 10 s', async () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('on %s closes sockets and exits 0 well within 10 s', async (signal) => {
     const server = spawnServer({
       DATABASE_URL: database.url,
       RUNBOARD_DATA_DIR: database.dataDir,
@@ -81,7 +81,7 @@ describe('graceful shutdown', () => {
       const response = await fetch(`${url}/api/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: auth },
-        body: JSON.stringify({ query: `mutation { createApiKey(input: { name: "t" }) { ... on CreateApiKeySuccess { data { token } } } }` }),
+        body: JSON.stringify({ query: `mutation { createApiKey(input: { name: "${signal}" }) { ... on CreateApiKeySuccess { data { token } } } }` }),
       });
       return ((await response.json()) as any).data.createApiKey.data.token as string;
     })();
@@ -95,7 +95,7 @@ describe('graceful shutdown', () => {
     });
     await subscribed;
     const began = Date.now();
-    server.child.kill('SIGTERM');
+    server.child.kill(signal);
     expect(await server.exited).toBe(0);
     expect(Date.now() - began).toBeLessThan(10_000);
     expect(await closed).toBe(1001);
