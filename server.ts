@@ -23,7 +23,7 @@ import { createSessionStore } from './core/session';
 import { checkConnection, openDatabase } from './db/database';
 import { migrateToLatest } from './db/migrate';
 import type { App } from './graphql/context';
-import { checkBodySize, checkCrossSite, type Refusal } from './graphql/http';
+import { checkBodySize, checkCrossSite, clientIp, type Refusal } from './graphql/http';
 import { createMemoryPubSub } from './graphql/pubsub';
 import { createGraphQLWebSocketServer } from './graphql/ws';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
@@ -154,7 +154,13 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       const requestId = (typeof req.headers['x-request-id'] === 'string' && /^[\w.-]{1,64}$/.test(req.headers['x-request-id'])
         ? req.headers['x-request-id']
         : randomUUID());
-      const pathname = (req.url ?? '/').split('?')[0];
+      const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+      const began = performance.now();
+      res.once('finish', () => {
+        // One line per request; the console's static files only at debug level.
+        const level = pathname.startsWith('/_next/') ? 'debug' : 'info';
+        log[level]({ method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - began), ip: clientIp(req, config.trustProxy), requestId }, 'request');
+      });
       requestScope.run({ requestId }, () => {
         if (pathname === GRAPHQL_PATH) {
           res.setHeader('x-request-id', requestId);

@@ -6,6 +6,7 @@
  * forward (at most once per `idleSeconds / 10`, capped at a minute, to spare the database a write
  * per request). The cookie itself has no expiry: the server decides when a session is over.
  */
+import { createHash } from 'node:crypto';
 import { Lucia, TimeSpan, type Adapter, type DatabaseSession, type DatabaseUser } from 'lucia';
 import type { Db } from '../db/database';
 import {
@@ -57,6 +58,14 @@ export interface SessionStore {
   blankCookie(secure: boolean): string;
 }
 
+/**
+ * Session ids are stored as their SHA-256, like API keys: a leaked copy of the table opens no
+ * session. Lucia only ever hands the adapter the real id, which is hashed on the way in.
+ */
+function storedId(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('hex');
+}
+
 function kyselyAdapter(db: Db): Adapter {
   const toDatabaseSession = (s: { id: string; userId: string; expiresAt: Date; ip: string | null; userAgent: string | null }): DatabaseSession => ({
     id: s.id,
@@ -66,25 +75,26 @@ function kyselyAdapter(db: Db): Adapter {
   });
   return {
     async getSessionAndUser(sessionId) {
-      const session = await findSession(db, sessionId);
+      const session = await findSession(db, storedId(sessionId));
       if (!session) return [null, null];
       const user: DatabaseUser = { id: session.userId, attributes: {} };
-      return [toDatabaseSession(session), user];
+      return [toDatabaseSession({ ...session, id: sessionId }), user];
     },
+    // Only the stored hashes are known here; Runboard lists sessions by these, never by real ids.
     async getUserSessions(userId) {
       return (await listSessionsOfUser(db, userId)).map(toDatabaseSession);
     },
     async setSession(session) {
       await insertSession(db, {
-        id: session.id,
+        id: storedId(session.id),
         userId: session.userId,
         expiresAt: session.expiresAt,
         ip: session.attributes.ip,
         userAgent: session.attributes.userAgent,
       });
     },
-    updateSessionExpiration: (sessionId, expiresAt) => updateSessionExpiry(db, sessionId, expiresAt),
-    deleteSession: (sessionId) => deleteSession(db, sessionId),
+    updateSessionExpiration: (sessionId, expiresAt) => updateSessionExpiry(db, storedId(sessionId), expiresAt),
+    deleteSession: (sessionId) => deleteSession(db, storedId(sessionId)),
     deleteUserSessions: (userId) => deleteSessionsOfUser(db, userId),
     deleteExpiredSessions: () => deleteExpiredSessions(db),
   };
@@ -120,9 +130,9 @@ export function createSessionStore(db: Db, idleSeconds: number): SessionStore {
       return { id: session.id, userId: session.userId, expiresAt };
     },
     async peek(sessionId) {
-      const session = await findSession(db, sessionId);
+      const session = await findSession(db, storedId(sessionId));
       if (!session || session.expiresAt.getTime() <= Date.now()) return null;
-      return { id: session.id, userId: session.userId, expiresAt: session.expiresAt };
+      return { id: sessionId, userId: session.userId, expiresAt: session.expiresAt };
     },
     end: (sessionId) => lucia.invalidateSession(sessionId),
     endAllOf: (userId) => lucia.invalidateUserSessions(userId),

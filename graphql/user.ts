@@ -32,6 +32,14 @@ export const UserRef = builder.objectRef<User>('User').implement({
   }),
 });
 
+const AuthMethodEnum = builder.enumType('AuthMethod', {
+  values: {
+    SESSION: { value: 'session', description: 'A browser session (the runboard_session cookie).' },
+    API_KEY: { value: 'apiKey', description: 'An API key, as a Bearer token or the password of HTTP Basic.' },
+    PASSWORD: { value: 'password', description: 'A username and password in HTTP Basic.' },
+  } as const,
+});
+
 const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
   description: 'The signed-in caller.',
   fields: (t) => ({
@@ -41,8 +49,9 @@ const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
       description: "What this caller may do: the user's role, lowered to the API key's ceiling when a key is used.",
       resolve: (viewer) => viewer.role,
     }),
-    via: t.string({
-      description: 'How the caller signed in: session, apiKey or password.',
+    via: t.field({
+      type: AuthMethodEnum,
+      description: 'How the caller authenticated.',
       resolve: (viewer) => viewer.via,
     }),
   }),

@@ -26,7 +26,7 @@ describe('API keys', () => {
     expect(JSON.stringify(rows)).not.toContain(token.slice('rbk_'.length + 13));
 
     const result = await server.gql(VIEWER, {}, { headers: { authorization: `Bearer ${token}` } });
-    expect(result.data.viewer).toEqual({ role: 'ADMIN', via: 'apiKey', user: { username: 'admin' } });
+    expect(result.data.viewer).toEqual({ role: 'ADMIN', via: 'API_KEY', user: { username: 'admin' } });
     const listed = await server.gql(`{ apiKeys { name lastUsedAt } }`, {}, { headers: { authorization: `Bearer ${token}` } });
     expect(listed.data.apiKeys.find((k: { name: string }) => k.name === 'ci').lastUsedAt).not.toBeNull();
   });
@@ -34,11 +34,11 @@ describe('API keys', () => {
   it('work as the password of HTTP Basic with the owner username, and so does the real password', async () => {
     const token = await server.createKey(server.adminCookie, 'basic-key');
     const withKey = await server.gql(VIEWER, {}, { headers: { authorization: basic('admin', token) } });
-    expect(withKey.data.viewer.via).toBe('apiKey');
+    expect(withKey.data.viewer.via).toBe('API_KEY');
     const otherName = await server.gql(VIEWER, {}, { headers: { authorization: basic('someone-else', token) } });
     expect(otherName.status).toBe(401);
     const withPassword = await server.gql(VIEWER, {}, { headers: { authorization: basic('admin', ADMIN_PASSWORD) } });
-    expect(withPassword.data.viewer).toEqual({ role: 'ADMIN', via: 'password', user: { username: 'admin' } });
+    expect(withPassword.data.viewer).toEqual({ role: 'ADMIN', via: 'PASSWORD', user: { username: 'admin' } });
     const wrong = await server.gql(VIEWER, {}, { headers: { authorization: basic('admin', 'not-the-password') } });
     expect(wrong.status).toBe(401);
     expect(wrong.errors?.[0]?.message).toBe('Wrong username or password.');

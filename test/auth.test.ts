@@ -34,14 +34,19 @@ describe('signing in and out', () => {
 
   it('signs in with a password, sets an HttpOnly SameSite=Lax cookie, and knows the viewer', async () => {
     const result = await server.gql(SIGN_IN, { input: { username: 'ADMIN', password: ADMIN_PASSWORD } });
-    expect(result.data?.signIn).toEqual({ __typename: 'SignInSuccess', data: { role: 'ADMIN', via: 'session', user: { username: 'admin' } } });
+    expect(result.data?.signIn).toEqual({ __typename: 'SignInSuccess', data: { role: 'ADMIN', via: 'SESSION', user: { username: 'admin' } } });
     const setCookie = result.headers.getSetCookie().find((c) => c.startsWith('runboard_session='))!;
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Lax/i);
     expect(setCookie).not.toMatch(/Secure/i); // plain http here
     const cookie = sessionCookieFrom(result.headers)!;
+    // Only a hash of the session id is stored.
+    const sessionId = cookie.split('=')[1]!;
+    const stored = await server.app.db.selectFrom('sessions').select('id').execute();
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored.map((row) => row.id)).not.toContain(sessionId);
     const viewer = await server.gql(VIEWER, {}, { cookie });
-    expect(viewer.data?.viewer).toEqual({ role: 'ADMIN', via: 'session', user: { username: 'admin' } });
+    expect(viewer.data?.viewer).toEqual({ role: 'ADMIN', via: 'SESSION', user: { username: 'admin' } });
   });
 
   it('marks the cookie Secure behind an https proxy that is trusted', async () => {

@@ -29,7 +29,7 @@ describe('graphql-ws on /api/graphql', () => {
     const client = wsClient(server.url, { cookie: server.adminCookie });
     const outcome = await runOnce(client, VIEWER);
     await client.dispose();
-    expect(outcome.data).toEqual({ viewer: { role: 'ADMIN', via: 'session', user: { username: 'admin' } } });
+    expect(outcome.data).toEqual({ viewer: { role: 'ADMIN', via: 'SESSION', user: { username: 'admin' } } });
   });
 
   it('refuses a cookie sent from another site (cross-site WebSocket hijacking)', async () => {
@@ -80,7 +80,7 @@ describe('graphql-ws on /api/graphql', () => {
   it('stops serving a connection whose key was revoked', async () => {
     const token = await server.createKey(server.adminCookie, 'ws-revoked');
     const client = wsClient(server.url, { apiKey: token });
-    expect((await runOnce(client, VIEWER)).data?.viewer.via).toBe('apiKey');
+    expect((await runOnce(client, VIEWER)).data?.viewer.via).toBe('API_KEY');
     const keys = await server.gql(`{ apiKeys { id name } }`, {}, { cookie: server.adminCookie });
     const id = keys.data.apiKeys.find((k: { name: string }) => k.name === 'ws-revoked').id;
     await server.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id }, { cookie: server.adminCookie });
