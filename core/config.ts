@@ -112,6 +112,9 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
 });
 
+/** Every environment variable Runboard reads (a test checks .env.example and the README list them). */
+export const SETTING_NAMES = Object.keys(envSchema.shape);
+
 export interface Config {
   port: number;
   host: string | undefined;

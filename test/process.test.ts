@@ -1,7 +1,9 @@
 /** Runboard as a real process: configuration errors, graceful shutdown, several instances. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, createTestDatabase, needsSharedDatabase, startTestServer, TEST_SECRET, type TestDatabase } from './support/server';
-import { spawnServer } from './support/process';
+import { spawn } from 'node:child_process';
+import { MIGRATIONS } from '../db/migrate';
+import { ROOT, spawnServer } from './support/process';
 import { wsClient } from './support/ws';
 
 describe('configuration', () => {
@@ -103,7 +105,48 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('migrations', () => {
+  it('`npm run db:migrate` applies them once and then says the database is up to date', async () => {
+    const database = await createTestDatabase({ empty: true });
+    try {
+      const run = () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'db/migrate-cli.ts'], {
+          cwd: ROOT,
+          env: { NODE_ENV: 'production', PATH: process.env.PATH, DATABASE_URL: database.url, RUNBOARD_DATA_DIR: database.dataDir },
+        });
+        let output = '';
+        child.stdout.on('data', (chunk) => (output += chunk));
+        child.stderr.on('data', (chunk) => (output += chunk));
+        return new Promise<{ code: number | null; output: string }>((resolve) => child.on('exit', (code) => resolve({ code, output })));
+      };
+      const first = await run();
+      expect(first).toEqual({ code: 0, output: `Applied: ${Object.keys(MIGRATIONS).join(', ')}\n` });
+      expect(await run()).toEqual({ code: 0, output: 'The database is up to date.\n' });
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('several instances on one database', () => {
+  it('start together on an empty database: one migrates, one admin is created', async (context) => {
+    if (needsSharedDatabase()) return context.skip();
+    const database = await createTestDatabase({ empty: true });
+    try {
+      const [a, b] = await Promise.all([startTestServer({}, database), startTestServer({}, database)]);
+      try {
+        const users = await a.gql(`{ users { username } }`, {}, { cookie: b.adminCookie });
+        expect(users.data.users).toEqual([{ username: 'admin' }]);
+        const applied = await a.app.db.selectFrom('kysely_migration' as never).selectAll().execute();
+        expect(applied).toHaveLength(Object.keys(MIGRATIONS).length);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('share sessions and users', async (context) => {
     if (needsSharedDatabase()) return context.skip();
     const a = await startTestServer();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../db/migrate';
 import { printedSchema, SCHEMA_FILE } from '../graphql/print-schema';
-import { parseConfig, parseDuration } from '../core/config';
+import { parseConfig, parseDuration, SETTING_NAMES } from '../core/config';
 
 describe('the committed schema and migrations', () => {
   it('schema.graphql matches the code (run `npm run schema` after changing the schema)', () => {
@@ -54,5 +54,16 @@ describe('configuration parsing', () => {
       /RUNBOARD_ADMIN_PASSWORD: use at least 12 characters[\s\S]*RUNBOARD_SECRET: use at least 32 characters/,
     );
     expect(() => parseConfig({ RUNBOARD_SECRET: 'short' })).not.toThrow(/short/);
+  });
+});
+
+describe('documentation of settings', () => {
+  const root = path.join(import.meta.dirname, '..');
+  it('.env.example and the README list every setting, and nothing else', () => {
+    const example = fs.readFileSync(path.join(root, '.env.example'), 'utf8');
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    const inExample = [...example.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
+    expect(inExample.sort()).toEqual([...SETTING_NAMES].sort());
+    for (const name of SETTING_NAMES) expect(readme, `README mentions ${name}`).toContain(`| \`${name}\` |`);
   });
 });

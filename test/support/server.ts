@@ -32,8 +32,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A database for one test file: a clone of the template, or an empty data dir for the embedded one. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A database for one test file: a clone of the template, or an empty data dir for the embedded
+ * one. `empty` skips the template (an external database with no tables at all).
+ */
+export async function createTestDatabase(options: { empty?: boolean } = {}): Promise<TestDatabase> {
   const info = testDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-test-'));
   if (info.mode === 'embedded') {
@@ -43,7 +46,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: info.adminUrl });
   await admin.connect();
   try {
-    await admin.query(`create database ${name} template ${info.template}`);
+    await admin.query(options.empty ? `create database ${name}` : `create database ${name} template ${info.template}`);
   } finally {
     await admin.end();
   }
