@@ -39,9 +39,13 @@ export interface Runboard {
   stop(): Promise<void>;
 }
 
+const REFUSAL_CODES: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 500: 'INTERNAL_SERVER_ERROR' };
+
+/** Answers in the GraphQL error shape, so clients read every refusal the same way. */
 function sendRefusal(res: http.ServerResponse, refusal: Refusal): void {
   res.writeHead(refusal.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-  res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: 'BAD_REQUEST' } }] }));
+  const code = REFUSAL_CODES[refusal.status] ?? 'BAD_REQUEST';
+  res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code } }] }));
 }
 
 type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> | void;
@@ -166,9 +170,12 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           res.setHeader('x-request-id', requestId);
           const refusal = checkBodySize(req, config.maxBodyBytes) ?? checkCrossSite(req);
           if (refusal) return sendRefusal(res, refusal);
-          void guardGraphiQL(app, req, res).then((handled) => {
-            if (!handled) return yoga.handle(req, res, { req, res });
-          });
+          guardGraphiQL(app, req, res)
+            .then((handled) => (handled ? undefined : yoga.handle(req, res, { req, res })))
+            .catch((error: unknown) => {
+              log.error({ err: error }, 'request failed');
+              if (!res.headersSent) sendRefusal(res, { status: 500, message: `Something went wrong on our side; it has been logged with request id ${requestId}.` });
+            });
           return;
         }
         if (handleNext) {
@@ -287,6 +294,8 @@ async function main(): Promise<void> {
       () => process.exit(1),
     );
   };
+  // A stray rejection is a bug to log, not a reason to drop every connection.
+  process.on('unhandledRejection', (reason) => runboard.app.log.error({ err: reason }, 'unhandled promise rejection'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
