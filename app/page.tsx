@@ -43,7 +43,8 @@ export default function Home() {
           Runboard
         </div>
         <div className={styles.user}>
-          <div className={styles.who} aria-label="Signed in as">
+          <div className={styles.who}>
+            <span className="visually-hidden">Signed in as</span>
             <span className={styles.username} data-testid="username">
               {person.user.username}
             </span>

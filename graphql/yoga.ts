@@ -4,6 +4,7 @@
  * transports share plugins and context.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { randomUUID } from 'node:crypto';
@@ -17,6 +18,17 @@ import { clientIp, isSecure } from './http';
 import { schema } from './schema';
 
 export const GRAPHQL_PATH = '/api/graphql';
+
+const GRAPHIQL_DEFAULT_QUERY = `# Runboard's GraphQL API. The schema is in the Docs pane; try:
+{
+  viewer {
+    role
+    user {
+      username
+    }
+  }
+}
+`;
 
 /** What the HTTP server passes with each request; graphql-ws passes a ready `context` instead. */
 export interface ServerContext {
@@ -79,10 +91,13 @@ export function createGraphQLServer(app: App): GraphQLServer {
       warn: (...args) => app.log.warn(args.map(String).join(' ')),
       error: (...args) => app.log.error(args.map(String).join(' ')),
     },
-    // GraphiQL only for people signed in with a session.
+    // GraphiQL bundled with the server (no CDN: Runboard must work without internet access),
+    // and only for people signed in with a session.
+    renderGraphiQL,
     graphiql: async (request) => {
       const sessionId = app.sessions.readCookie(request.headers.get('cookie'));
-      return sessionId ? (await app.sessions.peek(sessionId)) !== null : false;
+      if (!sessionId || !(await app.sessions.peek(sessionId))) return false;
+      return { title: 'Runboard GraphQL', defaultQuery: GRAPHIQL_DEFAULT_QUERY };
     },
     context: async (initial) => {
       if (initial.prepared) return initial.prepared;

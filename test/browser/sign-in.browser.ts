@@ -112,6 +112,19 @@ async function main(): Promise<number> {
       if (overflow > 0) throw new Error(`${overflow}px of sideways scroll`);
     });
 
+    await check('GraphiQL opens for a signed-in person, from our own server only', async () => {
+      const foreign: string[] = [];
+      page.on('request', (request) => {
+        if (!request.url().startsWith(url) && !request.url().startsWith('blob:') && !request.url().startsWith('data:')) foreign.push(request.url());
+      });
+      await page.goto(`${url}/api/graphql`);
+      await page.locator('.graphiql-container').first().waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: path.join(OUT, 'graphiql.png') });
+      if (foreign.length > 0) throw new Error(`GraphiQL fetched from elsewhere: ${foreign.slice(0, 3).join(', ')}`);
+      await page.goto(`${url}/`);
+      await page.getByTestId('username').waitFor({ timeout: 10_000 });
+    });
+
     await check('signing out returns to the sign-in page and ends the session', async () => {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.waitForURL(/\/sign-in/, { timeout: 10_000 });
