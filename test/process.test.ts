@@ -105,6 +105,44 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('npm start', () => {
+  it('passes SIGTERM from npm to the server, which shuts down gracefully', async () => {
+    const database = await createTestDatabase();
+    try {
+      const child = spawn('npm', ['start', '--silent'], {
+        cwd: ROOT,
+        env: {
+          NODE_ENV: 'production',
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          PORT: '0',
+          HOST: '127.0.0.1',
+          RUNBOARD_CONSOLE: 'false',
+          RUNBOARD_LOG_LEVEL: 'warn',
+          DATABASE_URL: database.url,
+          RUNBOARD_DATA_DIR: database.dataDir,
+          RUNBOARD_SECRET: TEST_SECRET,
+        },
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      for (let waited = 0; !output.includes('Runboard is running at') && waited < 30_000; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const url = /Runboard is running at (\S+)/.exec(output)![1]!;
+      child.kill('SIGTERM'); // npm itself, as a process manager would
+      expect(await exited).toBe(0);
+      expect(output).toContain('SIGTERM: shutting down');
+      // The server is gone, not orphaned.
+      await expect(fetch(`${url}/api/graphql`)).rejects.toThrow();
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe('migrations', () => {
   it('`npm run db:migrate` applies them once and then says the database is up to date', async () => {
     const database = await createTestDatabase({ empty: true });
