@@ -14,17 +14,19 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SYSTEM } from './core/audit';
 import { ensureFirstAdmin } from './core/user.service';
-import { ConfigError, loadConfig, type Config } from './core/config';
+import { ConfigError, loadConfig, pubsubBacking, type Config } from './core/config';
 import { LoginThrottle } from './core/login-throttle';
 import { createLogger, requestScope } from './core/logger';
 import { resolveSecretKey } from './core/secret-key';
+import { SecretBox } from './core/secrets';
 import { createSessionStore } from './core/session';
 import { checkConnection, openDatabase } from './db/database';
 import { migrateToLatest } from './db/migrate';
 import type { App } from './graphql/context';
 import { checkBodySize, checkCrossSite, clientIp, type Refusal } from './graphql/http';
-import { createMemoryPubSub } from './graphql/pubsub';
+import { openPubSub } from './graphql/pubsub';
 import { createGraphQLWebSocketServer } from './graphql/ws';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
 
@@ -103,6 +105,7 @@ async function guardGraphiQL(app: App, req: http.IncomingMessage, res: http.Serv
 export async function start(overrides: Partial<Config> = {}): Promise<Runboard> {
   const config: Config = { ...loadConfig(), ...overrides };
   // Checked before anything opens, so a missing key costs no database connection.
+  const backing = pubsubBacking(config);
   const secret = resolveSecretKey({ secret: config.secret, dataDir: config.dataDir, embedded: !config.databaseUrl });
   const log = createLogger(config.logLevel);
   const database = await openDatabase({
@@ -124,6 +127,14 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
     await checkConnection(database.db, database.mode === 'embedded' ? `the embedded database in ${config.dataDir}` : 'DATABASE_URL');
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    const events = await openPubSub({
+      backing,
+      db: database.db,
+      connection: { connectionString: config.databaseUrl, connectionTimeoutMillis: 10_000 },
+      log,
+    });
+    // Cleanups run in reverse: the pubsub closes after WebSockets and the console, before the pool.
+    cleanups.push(() => events.close());
 
     const sessions = createSessionStore(database.db, config.sessionIdleSeconds);
     const app: App = {
@@ -132,11 +143,15 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       log,
       sessions,
       throttle: new LoginThrottle(config.loginMaxFailures),
-      pubsub: createMemoryPubSub(),
+      pubsub: events.pubsub,
       secret,
+      secrets: new SecretBox(secret),
     };
 
-    const firstAdmin = await ensureFirstAdmin(app, config.admin);
+    const firstAdmin = await ensureFirstAdmin(
+      { db: app.db, sessions, actor: SYSTEM, onEvent: (event) => app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType }) },
+      config.admin,
+    );
     if (firstAdmin?.generatedPassword) {
       // Printed once, on the console, and never logged.
       process.stdout.write(

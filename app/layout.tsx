@@ -1,7 +1,7 @@
 import type { Metadata, Viewport } from 'next';
 import type { ReactNode } from 'react';
 import './globals.css';
-import { Providers } from './providers';
+import { GraphQLProvider } from './lib/graphql-client';
 
 export const metadata: Metadata = {
   title: 'Runboard',
@@ -20,7 +20,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         <script dangerouslySetInnerHTML={{ __html: themeScript }} />
       </head>
       <body>
-        <Providers>{children}</Providers>
+        <GraphQLProvider>{children}</GraphQLProvider>
       </body>
     </html>
   );

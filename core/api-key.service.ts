@@ -7,6 +7,8 @@ import {
   type ApiKey,
 } from '../db/api-key.repository';
 import type { Db } from '../db/database';
+import type { Page, PageArgs } from '../db/pagination';
+import { audited, type ChangeDeps } from './audit';
 import { generateApiKeyToken } from './api-key';
 import type { Viewer } from './auth.service';
 import { ConflictError, NotFoundError, ValidationError } from './errors';
@@ -21,7 +23,7 @@ export interface CreateApiKeyInput {
 }
 
 /** Creates a key for the viewer; the token is returned once and never stored. */
-export async function createApiKey(db: Db, viewer: Viewer, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; token: string }> {
+export async function createApiKey(deps: ChangeDeps, viewer: Viewer, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; token: string }> {
   const name = input.name.trim();
   if (name.length < 1 || name.length > 100) {
     throw new ValidationError('Give the key a name of 1–100 characters.', [{ path: ['input', 'name'], message: 'Give the key a name of 1–100 characters.' }]);
@@ -35,25 +37,33 @@ export async function createApiKey(db: Db, viewer: Viewer, input: CreateApiKeyIn
     throw new ValidationError('The expiry must be in the future.', [{ path: ['input', 'expiresAt'], message: 'The expiry must be in the future.' }]);
   }
   const { prefix, token, hash } = generateApiKeyToken();
-  const apiKey = await insertApiKey(db, {
-    userId: viewer.user.id,
-    name,
-    prefix,
-    secretHash: hash,
-    roleCeiling,
-    expiresAt: input.expiresAt ?? null,
+  return audited(deps, async (trx, record) => {
+    const apiKey = await insertApiKey(trx, { userId: viewer.user.id, name, prefix, secretHash: hash, roleCeiling, expiresAt: input.expiresAt ?? null });
+    if (!apiKey) throw new ConflictError(`You already have a key named "${name}".`);
+    record({
+      action: 'api_key.created',
+      objectType: 'ApiKey',
+      objectId: apiKey.id,
+      objectName: apiKey.name,
+      summary: `Created API key "${apiKey.name}" (${apiKey.prefix}, ${apiKey.roleCeiling})`,
+      details: { after: { name: apiKey.name, prefix: apiKey.prefix, role: apiKey.roleCeiling, expiresAt: apiKey.expiresAt } },
+    });
+    return { apiKey, token };
   });
-  if (!apiKey) throw new ConflictError(`You already have a key named "${name}".`);
-  return { apiKey, token };
 }
 
-export function listOwnApiKeys(db: Db, viewer: Viewer): Promise<ApiKey[]> {
-  return listApiKeysOfUser(db, viewer.user.id);
+export function listOwnApiKeys(db: Db, viewer: Viewer, args: PageArgs): Promise<Page<ApiKey>> {
+  return listApiKeysOfUser(db, viewer.user.id, args);
 }
 
-export async function revokeOwnApiKey(db: Db, viewer: Viewer, id: string): Promise<ApiKey> {
-  const key = isUuid(id) ? await findApiKeyOfUser(db, viewer.user.id, id) : undefined;
+/** Revokes one of the viewer's keys (revoking a revoked key changes nothing). */
+export async function revokeOwnApiKey(deps: ChangeDeps, viewer: Viewer, id: string): Promise<ApiKey> {
+  const key = isUuid(id) ? await findApiKeyOfUser(deps.db, viewer.user.id, id) : undefined;
   if (!key) throw new NotFoundError(`You have no API key with id "${id}".`);
   if (key.revokedAt) return key;
-  return (await revokeApiKeyRow(db, key.id)) ?? key;
+  return audited(deps, async (trx, record) => {
+    const revoked = (await revokeApiKeyRow(trx, key.id)) ?? key;
+    record({ action: 'api_key.revoked', objectType: 'ApiKey', objectId: key.id, objectName: key.name, summary: `Revoked API key "${key.name}" (${key.prefix})` });
+    return revoked;
+  });
 }

@@ -115,7 +115,7 @@ export async function authenticate(deps: AuthDeps, credentials: Credentials | un
   switch (credentials.kind) {
     case 'session': {
       const session = await deps.sessions.validate(credentials.sessionId);
-      const user = session && (await findUserById(deps.db, session.userId));
+      const user = session?.user;
       if (!session || !user?.enabled) {
         if (session) await deps.sessions.end(session.id);
         return { viewer: null, staleSession: true };

@@ -88,12 +88,12 @@ const envSchema = z.object({
   RUNBOARD_SESSION_IDLE: duration('1h'),
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. Default false. */
   RUNBOARD_TRUST_PROXY: flag(false),
-  /** Largest accepted request body. Default 1 MiB. */
+  /** Largest accepted request body. Default 24 MiB: a 16 MiB attachment, base64-encoded, fits. */
   RUNBOARD_MAX_BODY_BYTES: z.coerce
     .number({ error: () => 'write a number of bytes' })
     .int()
     .min(1024, 'use at least 1024 bytes')
-    .default(1024 * 1024),
+    .default(24 * 1024 * 1024),
   /** Failed sign-ins allowed per username within 15 minutes (five times as many per client address). Default 10. */
   RUNBOARD_LOGIN_MAX_FAILURES: z.coerce
     .number({ error: () => 'write a whole number' })
@@ -106,6 +106,10 @@ const envSchema = z.object({
       error: () => 'write one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
+  /** Pubsub backing: auto (postgres with DATABASE_URL, memory with the embedded database), memory or postgres. Default auto. */
+  RUNBOARD_PUBSUB: z
+    .enum(['auto', 'memory', 'postgres'], { error: () => 'write auto, memory or postgres' })
+    .default('auto'),
   /** Serve the web console (false: API only). Default true. */
   RUNBOARD_CONSOLE: flag(true),
   /** development or production; `npm run dev` sets development. */
@@ -127,6 +131,8 @@ export interface Config {
   maxBodyBytes: number;
   loginMaxFailures: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How subscriptions reach every instance; see `pubsubBacking`. */
+  pubsub: 'auto' | 'memory' | 'postgres';
   console: boolean;
   dev: boolean;
 }
@@ -165,9 +171,25 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxBodyBytes: e.RUNBOARD_MAX_BODY_BYTES,
     loginMaxFailures: e.RUNBOARD_LOGIN_MAX_FAILURES,
     logLevel: e.RUNBOARD_LOG_LEVEL,
+    pubsub: e.RUNBOARD_PUBSUB,
     console: e.RUNBOARD_CONSOLE,
     dev: e.NODE_ENV === 'development',
   };
+}
+
+/**
+ * The pubsub backing to use: `auto` means postgres (LISTEN/NOTIFY, so several instances share
+ * events) with DATABASE_URL and memory with the embedded database, where NOTIFY cannot work (its
+ * socket does not deliver notifications, and it serves one process anyway).
+ */
+export function pubsubBacking(config: Pick<Config, 'pubsub' | 'databaseUrl'>): 'memory' | 'postgres' {
+  if (config.pubsub === 'postgres' && !config.databaseUrl) {
+    throw new ConfigError([
+      'RUNBOARD_PUBSUB="postgres": needs DATABASE_URL; the embedded database cannot deliver LISTEN/NOTIFY (use auto or memory)',
+    ]);
+  }
+  if (config.pubsub === 'auto') return config.databaseUrl ? 'postgres' : 'memory';
+  return config.pubsub;
 }
 
 let loaded: Config | undefined;

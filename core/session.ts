@@ -9,11 +9,13 @@
 import { createHash } from 'node:crypto';
 import { Lucia, TimeSpan, type Adapter, type DatabaseSession, type DatabaseUser } from 'lucia';
 import type { Db } from '../db/database';
+import type { User } from '../db/user.repository';
 import {
   deleteExpiredSessions,
   deleteSession,
   deleteSessionsOfUser,
   findSession,
+  findSessionWithUser,
   insertSession,
   listSessionsOfUser,
   updateSessionExpiry,
@@ -28,9 +30,10 @@ interface SessionMeta {
 
 declare module 'lucia' {
   interface Register {
-    Lucia: Lucia;
+    Lucia: Lucia<SessionMeta, { account: User }>;
     DatabaseSessionAttributes: SessionMeta;
-    DatabaseUserAttributes: Record<never, never>;
+    /** The user, read with the session in one query. */
+    DatabaseUserAttributes: { account: User };
   }
 }
 
@@ -41,10 +44,15 @@ export interface ActiveSession {
   expiresAt: Date;
 }
 
+/** A validated session and its user (as the database holds it now). */
+export interface ValidSession extends ActiveSession {
+  user: User;
+}
+
 export interface SessionStore {
   create(userId: string, meta: SessionMeta): Promise<ActiveSession>;
   /** The session if it exists and has not expired; slides its expiry. */
-  validate(sessionId: string): Promise<ActiveSession | null>;
+  validate(sessionId: string): Promise<ValidSession | null>;
   /** The session if it exists and has not expired, without sliding it (for long-lived sockets). */
   peek(sessionId: string): Promise<ActiveSession | null>;
   end(sessionId: string): Promise<void>;
@@ -75,10 +83,10 @@ function kyselyAdapter(db: Db): Adapter {
   });
   return {
     async getSessionAndUser(sessionId) {
-      const session = await findSession(db, storedId(sessionId));
-      if (!session) return [null, null];
-      const user: DatabaseUser = { id: session.userId, attributes: {} };
-      return [toDatabaseSession({ ...session, id: sessionId }), user];
+      const found = await findSessionWithUser(db, storedId(sessionId));
+      if (!found) return [null, null];
+      const user: DatabaseUser = { id: found.session.userId, attributes: { account: found.user } };
+      return [toDatabaseSession({ ...found.session, id: sessionId }), user];
     },
     // Only the stored hashes are known here; Runboard lists sessions by these, never by real ids.
     async getUserSessions(userId) {
@@ -105,6 +113,7 @@ export function createSessionStore(db: Db, idleSeconds: number): SessionStore {
   const lucia = new Lucia(adapter, {
     sessionExpiresIn: new TimeSpan(idleSeconds, 's'),
     sessionCookie: { name: SESSION_COOKIE, expires: false, attributes: { sameSite: 'lax', secure: false } },
+    getUserAttributes: (attributes) => ({ account: attributes.account }),
   });
   const slideEveryMs = Math.min(60_000, (idleSeconds * 1000) / 10);
 
@@ -119,15 +128,15 @@ export function createSessionStore(db: Db, idleSeconds: number): SessionStore {
       return { id: session.id, userId: session.userId, expiresAt: session.expiresAt };
     },
     async validate(sessionId) {
-      const { session } = await lucia.validateSession(sessionId);
-      if (!session) return null;
+      const { session, user } = await lucia.validateSession(sessionId);
+      if (!session || !user) return null;
       let expiresAt = session.expiresAt;
       const slid = Date.now() + idleSeconds * 1000;
       if (slid - expiresAt.getTime() >= slideEveryMs) {
         expiresAt = new Date(slid);
         await adapter.updateSessionExpiration(session.id, expiresAt);
       }
-      return { id: session.id, userId: session.userId, expiresAt };
+      return { id: session.id, userId: session.userId, expiresAt, user: user.account };
     },
     async peek(sessionId) {
       const session = await findSession(db, storedId(sessionId));

@@ -3,6 +3,7 @@
  * changing one's own password. Disabling or deleting a user ends their sessions.
  */
 import type { Db } from '../db/database';
+import { audited, diff, type ChangeDeps } from './audit';
 import {
   countOtherEnabledAdmins,
   countUsers,
@@ -18,10 +19,15 @@ import { isUuid } from './ids';
 import { generatePassword, hashPassword, passwordProblem, verifyPassword } from './password';
 import type { Role } from './roles';
 import type { SessionStore } from './session';
+import { pgError, UNIQUE_VIOLATION } from '../db/postgres-error';
 
-export interface UserDeps {
-  db: Db;
+export interface UserDeps extends ChangeDeps {
   sessions: SessionStore;
+}
+
+/** What the audit log keeps of a user (never a password or its hash). */
+function userSummary(user: User): Record<string, unknown> {
+  return { username: user.username, email: user.email, role: user.role, enabled: user.enabled };
 }
 
 const USERNAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
@@ -58,14 +64,20 @@ export interface CreateUserInput {
 export async function createUser(deps: UserDeps, input: CreateUserInput): Promise<User> {
   const email = input.email?.trim() || null;
   check([...usernameProblems(input.username), ...emailProblems(email), ...passwordProblems(input.password)]);
-  const user = await insertUser(deps.db, {
-    username: input.username,
-    email,
-    passwordHash: await hashPassword(input.password),
-    role: input.role,
+  const passwordHash = await hashPassword(input.password);
+  return audited(deps, async (trx, record) => {
+    const user = await insertUser(trx, { username: input.username, email, passwordHash, role: input.role });
+    if (!user) throw new ConflictError(`The username "${input.username}" is taken.`);
+    record({
+      action: 'user.created',
+      objectType: 'User',
+      objectId: user.id,
+      objectName: user.username,
+      summary: `Created user "${user.username}" (${user.role})`,
+      details: { after: userSummary(user) },
+    });
+    return user;
   });
-  if (!user) throw new ConflictError(`The username "${input.username}" is taken.`);
-  return user;
 }
 
 export interface UpdateUserInput {
@@ -100,20 +112,26 @@ export async function updateUser(deps: UserDeps, actorId: string, input: UpdateU
   if ((input.role !== undefined && input.role !== 'admin') || input.enabled === false) {
     await keepAnAdmin(deps.db, user, input.enabled === false ? 'disable' : 'demote');
   }
-  let updated: User | undefined;
+  const passwordHash = input.password === undefined ? undefined : await hashPassword(input.password);
+  let updated: User;
   try {
-    updated = await updateUserRow(deps.db, user.id, {
-      username: input.username,
-      email,
-      role: input.role,
-      enabled: input.enabled,
-      passwordHash: input.password === undefined ? undefined : await hashPassword(input.password),
+    updated = await audited(deps, async (trx, record) => {
+      const row = await updateUserRow(trx, user.id, { username: input.username, email, role: input.role, enabled: input.enabled, passwordHash });
+      if (!row) throw new NotFoundError(`There is no user with id "${input.id}".`);
+      record({
+        action: 'user.updated',
+        objectType: 'User',
+        objectId: row.id,
+        objectName: row.username,
+        summary: `Changed user "${row.username}"${passwordHash ? ' (password reset)' : ''}`,
+        details: { ...diff(userSummary(user), userSummary(row)), ...(passwordHash && { passwordChanged: true }) },
+      });
+      return row;
     });
   } catch (error) {
-    if ((error as { code?: string }).code === '23505') throw new ConflictError(`The username "${input.username}" is taken.`);
+    if (pgError(error).code === UNIQUE_VIOLATION) throw new ConflictError(`The username "${input.username}" is taken.`);
     throw error;
   }
-  if (!updated) throw new NotFoundError(`There is no user with id "${input.id}".`);
   // A disabled user, or one whose password was reset by an admin, must sign in again.
   if (input.enabled === false || input.password !== undefined) await deps.sessions.endAllOf(user.id);
   return updated;
@@ -124,7 +142,17 @@ export async function deleteUser(deps: UserDeps, actorId: string, id: string): P
   if (user.id === actorId) throw new ValidationError('You cannot delete your own account.');
   await keepAnAdmin(deps.db, user, 'delete');
   await deps.sessions.endAllOf(user.id);
-  await deleteUserRow(deps.db, user.id); // keys go with it (ON DELETE CASCADE)
+  await audited(deps, async (trx, record) => {
+    await deleteUserRow(trx, user.id); // keys go with it (ON DELETE CASCADE)
+    record({
+      action: 'user.deleted',
+      objectType: 'User',
+      objectId: user.id,
+      objectName: user.username,
+      summary: `Deleted user "${user.username}"`,
+      details: { before: userSummary(user) },
+    });
+  });
   return user;
 }
 
@@ -142,7 +170,11 @@ export async function changeOwnPassword(
   if (!found?.passwordHash || !(await verifyPassword(found.passwordHash, input.currentPassword))) {
     throw new ValidationError('The current password is wrong.', [{ path: ['input', 'currentPassword'], message: 'The current password is wrong.' }]);
   }
-  await updateUserRow(deps.db, user.id, { passwordHash: await hashPassword(input.newPassword) });
+  const passwordHash = await hashPassword(input.newPassword);
+  await audited(deps, async (trx, record) => {
+    await updateUserRow(trx, user.id, { passwordHash });
+    record({ action: 'user.password_changed', objectType: 'User', objectId: user.id, objectName: user.username, summary: `"${user.username}" changed their password` });
+  });
   await deps.sessions.endAllOf(user.id);
 }
 
@@ -157,11 +189,20 @@ export async function ensureFirstAdmin(
   if ((await countUsers(deps.db)) > 0) return undefined;
   const generatedPassword = admin.password ? undefined : generatePassword();
   const password = admin.password ?? generatedPassword!;
-  const user = await insertUser(deps.db, {
-    username: admin.username,
-    email: null,
-    passwordHash: await hashPassword(password),
-    role: 'admin',
+  const passwordHash = await hashPassword(password);
+  const user = await audited(deps, async (trx, record) => {
+    const created = await insertUser(trx, { username: admin.username, email: null, passwordHash, role: 'admin' });
+    if (created) {
+      record({
+        action: 'user.created',
+        objectType: 'User',
+        objectId: created.id,
+        objectName: created.username,
+        summary: `Created the first admin, "${created.username}"`,
+        details: { after: userSummary(created) },
+      });
+    }
+    return created;
   });
   // Another instance created it at the same moment: theirs stands.
   if (!user) return undefined;

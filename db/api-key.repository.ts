@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Role } from '../core/roles';
 import type { Db } from './database';
+import { paginateAs, type Page, type PageArgs } from './pagination';
 import type { ApiKeysTable } from './schema';
 
 export interface ApiKey {
@@ -55,13 +56,15 @@ export async function findApiKeyByPrefix(db: Db, prefix: string): Promise<{ key:
   return row && { key: toApiKey(row), secretHash: row.secret_hash };
 }
 
-export async function listApiKeysOfUser(db: Db, userId: string): Promise<ApiKey[]> {
-  const rows = await db
-    .selectFrom('api_keys')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .orderBy('created_at', 'desc')
-    .execute();
+/** A user's keys, newest first, revoked ones included. */
+export async function listApiKeysOfUser(db: Db, userId: string, args: PageArgs): Promise<Page<ApiKey>> {
+  const query = db.selectFrom('api_keys').selectAll().where('user_id', '=', userId);
+  return paginateAs(query, args, { expression: 'api_keys.created_at', type: 'timestamptz', direction: 'desc', id: 'api_keys.id' }, toApiKey);
+}
+
+export async function findApiKeysByIds(db: Db, ids: readonly string[]): Promise<ApiKey[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('api_keys').selectAll().where('id', 'in', ids).execute();
   return rows.map(toApiKey);
 }
 

@@ -14,6 +14,8 @@ export interface OpenDatabase {
   pool: pg.Pool;
   /** `external` (DATABASE_URL) or `embedded` (PGlite). */
   mode: 'external' | 'embedded';
+  /** SQL statements sent so far; the same figure as `statementCount(db)`. */
+  statements(): number;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,18 @@ export interface DatabaseOptions {
   onPoolError?: (error: Error) => void;
 }
 
+/**
+ * How many SQL statements each database has sent (failed ones and transaction begin/commit
+ * included): the bench and the statement-count test read it around a request to show that
+ * DataLoader batches. Kysely's log hook runs once per statement and only increments, so it stays
+ * on; a Transaction shares its parent's count, so read it from the root `db`.
+ */
+const statementCounters = new WeakMap<Db, { n: number }>();
+
+export function statementCount(db: Db): number {
+  return statementCounters.get(db)?.n ?? 0;
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<OpenDatabase> {
   const embedded = options.databaseUrl ? undefined : await startEmbeddedDatabase(options.dataDir);
   const pool = new pg.Pool(
@@ -34,11 +48,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<OpenDataba
   );
   // An idle client losing its connection must not crash the process.
   pool.on('error', (error) => options.onPoolError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const counter = { n: 0 };
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: () => void counter.n++ });
+  statementCounters.set(db, counter);
   return {
     db,
     pool,
     mode: embedded ? 'embedded' : 'external',
+    statements: () => counter.n,
     async close() {
       await db.destroy(); // ends the pool
       await embedded?.stop();

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Db } from './database';
 import type { SessionsTable } from './schema';
+import type { User } from './user.repository';
 
 export interface SessionRecord {
   id: string;
@@ -41,6 +42,37 @@ export async function insertSession(
 export async function findSession(db: Db, id: string): Promise<SessionRecord | undefined> {
   const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toSession(row);
+}
+
+/** A session with its user, in one query (every signed-in request starts here). */
+export async function findSessionWithUser(db: Db, id: string): Promise<{ session: SessionRecord; user: User } | undefined> {
+  const row = await db
+    .selectFrom('sessions')
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('sessions')
+    .select([
+      'users.username',
+      'users.email',
+      'users.role',
+      'users.enabled',
+      'users.created_at as user_created_at',
+      'users.updated_at as user_updated_at',
+    ])
+    .where('sessions.id', '=', id)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    session: toSession(row),
+    user: {
+      id: row.user_id,
+      username: row.username,
+      email: row.email,
+      role: row.role,
+      enabled: row.enabled,
+      createdAt: row.user_created_at,
+      updatedAt: row.user_updated_at,
+    },
+  };
 }
 
 export async function listSessionsOfUser(db: Db, userId: string): Promise<SessionRecord[]> {

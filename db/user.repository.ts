@@ -1,7 +1,9 @@
 import { sql, type Selectable } from 'kysely';
 import type { Role } from '../core/roles';
 import type { Db } from './database';
+import { paginateAs, type Page, type PageArgs } from './pagination';
 import type { UsersTable } from './schema';
+import { containing } from './like';
 
 export interface User {
   id: string;
@@ -54,9 +56,23 @@ export async function findUserCredentials(
   return row && { user: toUser(row), passwordHash: row.password_hash };
 }
 
-export async function listUsers(db: Db): Promise<User[]> {
-  const rows = await db.selectFrom('users').selectAll().orderBy('username').execute();
-  return rows.map(toUser);
+export interface UserFilter {
+  /** Case-insensitive text in the username or email. */
+  search?: string;
+  role?: Role;
+  enabled?: boolean;
+}
+
+/** Users by username. */
+export async function listUsers(db: Db, filter: UserFilter, args: PageArgs): Promise<Page<User>> {
+  let query = db.selectFrom('users').selectAll();
+  if (filter.search) {
+    const pattern = containing(filter.search);
+    query = query.where((eb) => eb.or([eb('username', 'ilike', pattern), eb('email', 'ilike', pattern)]));
+  }
+  if (filter.role) query = query.where('role', '=', filter.role);
+  if (filter.enabled !== undefined) query = query.where('enabled', '=', filter.enabled);
+  return paginateAs(query, args, { expression: 'lower(users.username)', type: 'text', direction: 'asc', id: 'users.id' }, toUser);
 }
 
 export interface NewUser {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Viewer } from '../core/auth.service';
 import type { Config } from '../core/config';
 import type { LoginThrottle } from '../core/login-throttle';
+import type { SecretBox } from '../core/secrets';
 import type { SessionStore } from '../core/session';
 import type { Db } from '../db/database';
 import type { PubSub } from './pubsub';
@@ -19,6 +20,8 @@ export interface App {
   pubsub: PubSub;
   /** Key for secrets at rest (RUNBOARD_SECRET, or the one generated in the data dir). */
   secret: string;
+  /** Seals secrets with that key (opening them is for the executor only). */
+  secrets: SecretBox;
 }
 
 export interface Context {

@@ -14,14 +14,14 @@ import { builder } from './builder';
 
 export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
   description: 'Something expected went wrong; `message` says what, in words a person can act on.',
-  fields: (t) => ({ message: t.exposeString('message') }),
+  fields: (t) => ({ message: t.exposeString('message', { description: 'What went wrong and what to do about it, for people.' }) }),
 });
 
 const FieldProblemRef = builder.objectRef<FieldProblem>('FieldProblem').implement({
   description: 'What is wrong with one input field.',
   fields: (t) => ({
     path: t.exposeStringList('path', { description: 'Path of the field, e.g. ["input", "username"].' }),
-    message: t.exposeString('message'),
+    message: t.exposeString('message', { description: 'What is wrong with it.' }),
   }),
 });
 
@@ -30,7 +30,9 @@ builder.objectType(ValidationError, {
   description: 'The input is malformed or breaks a rule.',
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof ValidationError,
-  fields: (t) => ({ fields: t.field({ type: [FieldProblemRef], resolve: (error) => error.fields }) }),
+  fields: (t) => ({
+    fields: t.field({ type: [FieldProblemRef], description: 'Each problem, by input field (to show beside the field in a form).', resolve: (error) => error.fields }),
+  }),
 });
 
 builder.objectType(NotFoundError, {
@@ -52,7 +54,7 @@ builder.objectType(RateLimitedError, {
   description: 'Too many attempts; try again later.',
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof RateLimitedError,
-  fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds') }),
+  fields: (t) => ({ retryAfterSeconds: t.exposeInt('retryAfterSeconds', { description: 'How long to wait before trying again.' }) }),
 });
 
 builder.objectType(UnauthenticatedError, {
@@ -61,3 +63,17 @@ builder.objectType(UnauthenticatedError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof UnauthenticatedError,
 });
+
+/**
+ * The `errors` option of a mutation: the typed errors it returns, with descriptions for the
+ * result types the errors plugin generates. `what` names the result, e.g. "the new host".
+ */
+export function outcome<T>(what: string, types: T[]) {
+  const sentence = `${what[0]!.toUpperCase()}${what.slice(1)}`;
+  return {
+    types,
+    result: { description: `Success: ${what}.` },
+    union: { description: `${sentence}, or why it could not be done.` },
+    dataField: { description: `${sentence}.` },
+  };
+}

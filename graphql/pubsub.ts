@@ -1,19 +1,214 @@
 /**
- * Publish/subscribe for subscriptions. In-memory for now (one instance); a PostgreSQL
- * LISTEN/NOTIFY backing with the same interface comes with multi-instance execution.
+ * Publish/subscribe for subscriptions: Yoga's `createPubSub<Topics>()` interface
+ * (`publish(topic, payload)` / `publish(topic, id, payload)`, `subscribe(topic)` /
+ * `subscribe(topic, id)`) over one of two event targets:
+ *
+ * - memory: one instance (always with the embedded database, whose socket does not deliver NOTIFY);
+ * - postgres: LISTEN/NOTIFY on one channel, so every instance on the database hears every event.
+ *   `publish` only sends the NOTIFY; each instance, the publisher included, dispatches what its
+ *   LISTEN connection receives, so every subscriber sees an event exactly once.
+ *
+ * Payloads must be plain JSON, and small: publish `{ id, ... }` and let the resolver load the
+ * object. They cross as JSON text on both backings (memory round-trips them too, so a mistake shows
+ * up in development), so a Date arrives as an ISO string (the DateTime scalar accepts those) and
+ * `undefined` fields vanish. Payloads over ~7000 bytes are stored in `pubsub_payloads` and the
+ * notification carries a reference.
+ *
+ * Subscriptions are best-effort live streams: while an instance's LISTEN connection is down it
+ * reconnects with backoff, and events published meanwhile do not reach its subscribers. Anything
+ * that must not be missed is replayed from storage (runOutput replays stored chunks, then follows).
  */
-import { createPubSub } from 'graphql-yoga';
+import { createPubSub, type PubSubEventTarget } from 'graphql-yoga';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Db } from '../db/database';
+import { deleteOldPayloads, findPayload, NotifyListener, NOTIFY_LIMIT_BYTES, notifyAll, storePayload } from '../db/notify';
 import type { User } from '../db/user.repository';
 
 export type UserChangeKind = 'CREATED' | 'UPDATED' | 'DELETED';
 
 export interface Topics {
   [key: string]: [unknown];
+  runUpdated: [import('../core/run.service').RunUpdatedMessage];
+  [runOutput: `runOutput:${string}`]: [import('../core/run.service').RunOutputMessage]; // one topic per run id
   userChanged: [{ kind: UserChangeKind; user: User }];
+  eventAdded: [{ id: string; objectType?: string | null }];
+  checkUpdated: [{ id: string; kind: import('../core/check-state').CheckChangeKind; deleted: boolean }];
+  hostUpdated: [{ id: string; deleted: boolean; created?: boolean }];
+  scheduleUpdated: [{ id: string; deleted: boolean; created?: boolean }];
 }
 
 export type PubSub = ReturnType<typeof createPubSub<Topics>>;
 
+export type PubSubBacking = 'memory' | 'postgres';
+
+/** A pubsub and how to shut it down. */
+export interface OpenPubSub {
+  pubsub: PubSub;
+  backing: PubSubBacking;
+  /** Sends what is still queued, stops listening, clears timers. Call before closing the pool. */
+  close(): Promise<void>;
+}
+
+/** The one NOTIFY channel every instance LISTENs on. */
+export const PUBSUB_CHANNEL = 'runboard_events';
+/** Larger notifications go by reference (a margin under PostgreSQL's 8000-byte limit). */
+const INLINE_LIMIT_BYTES = NOTIFY_LIMIT_BYTES - 1000;
+/** Stored payloads are read within moments; keep them a few minutes for slow instances. */
+const KEEP_PAYLOADS_SECONDS = 5 * 60;
+const SWEEP_EVERY_MS = 60_000;
+/** Notifications per NOTIFY statement when a burst queues up. */
+const BATCH = 100;
+
+const toJson = (detail: unknown): string => JSON.stringify(detail ?? null);
+
+type Target = PubSubEventTarget<Topics>;
+
+/** In-memory, but payloads still round-trip through JSON so both backings behave alike. */
+class MemoryEventTarget extends EventTarget {
+  override dispatchEvent(event: Event): boolean {
+    const { type, detail } = event as CustomEvent<unknown>;
+    return super.dispatchEvent(new CustomEvent(type, { detail: JSON.parse(toJson(detail)) }));
+  }
+}
+
 export function createMemoryPubSub(): PubSub {
-  return createPubSub<Topics>();
+  return createPubSub<Topics>({ eventTarget: new MemoryEventTarget() as Target });
+}
+
+/** A notification: sequence number (identical notifications in one transaction are merged), topic, payload or reference. */
+interface Wire {
+  n: number;
+  t: string;
+  d?: unknown;
+  ref?: string;
+}
+
+/**
+ * `dispatchEvent` (Yoga's publish) queues a NOTIFY; notifications the LISTEN connection receives
+ * are dispatched to this instance's listeners, one at a time and in order.
+ */
+class PostgresEventTarget extends EventTarget {
+  private seq = 0;
+  /** Queued notifications, each with its payload already as JSON text. */
+  private outbox: Array<{ n: number; t: string; json: string }> = [];
+  private sending: Promise<void> | undefined;
+  private receiving: Promise<void> = Promise.resolve();
+  /** Listeners per topic, so a stored payload nobody here wants is not fetched. */
+  private listening = new Map<string, number>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  override dispatchEvent(event: Event): boolean {
+    const { type, detail } = event as CustomEvent<unknown>;
+    // Serialized now, so later changes to the object do not leak in and a bad payload throws here.
+    this.outbox.push({ n: ++this.seq, t: type, json: toJson(detail) });
+    this.send();
+    return true;
+  }
+
+  override addEventListener(...args: Parameters<EventTarget['addEventListener']>): void {
+    this.listening.set(args[0], (this.listening.get(args[0]) ?? 0) + 1);
+    super.addEventListener(...args);
+  }
+
+  override removeEventListener(...args: Parameters<EventTarget['removeEventListener']>): void {
+    const left = (this.listening.get(args[0]) ?? 1) - 1;
+    if (left > 0) this.listening.set(args[0], left);
+    else this.listening.delete(args[0]);
+    super.removeEventListener(...args);
+  }
+
+  /** Drains the outbox, one batch per statement, in publish order. */
+  private send(): void {
+    if (this.sending) return;
+    this.sending = (async () => {
+      while (this.outbox.length > 0) {
+        const batch = this.outbox.splice(0, BATCH);
+        try {
+          const messages = await Promise.all(batch.map((wire) => this.encode(wire)));
+          await notifyAll(this.db, PUBSUB_CHANNEL, messages);
+        } catch (error) {
+          this.log.warn({ err: error, topics: [...new Set(batch.map((w) => w.t))] }, 'could not publish events');
+        }
+      }
+    })().finally(() => {
+      this.sending = undefined;
+      if (this.outbox.length > 0) this.send();
+    });
+  }
+
+  private async encode({ n, t, json }: { n: number; t: string; json: string }): Promise<string> {
+    const text = `{"n":${n},"t":${JSON.stringify(t)},"d":${json}}`;
+    // The limit is in bytes, not characters.
+    if (Buffer.byteLength(text) <= INLINE_LIMIT_BYTES) return text;
+    const ref = await storePayload(this.db, json);
+    return JSON.stringify({ n, t, ref } satisfies Wire);
+  }
+
+  /** Called by the LISTEN connection with each notification. */
+  receive(text: string): void {
+    this.receiving = this.receiving
+      .then(async () => {
+        const wire = JSON.parse(text) as Wire;
+        if (wire.ref === undefined) return this.deliver(wire.t, wire.d ?? null);
+        if (!this.listening.has(wire.t)) return;
+        const detail = await findPayload(this.db, wire.ref);
+        if (detail === undefined) this.log.warn({ topic: wire.t, ref: wire.ref }, 'a stored event payload was gone before it was read');
+        else this.deliver(wire.t, detail);
+      })
+      .catch((error: unknown) => this.log.warn({ err: error }, 'could not deliver an event'));
+  }
+
+  private deliver(topic: string, detail: unknown): void {
+    super.dispatchEvent(new CustomEvent(topic, { detail }));
+  }
+
+  /** Waits until everything published so far is sent and everything received is delivered. */
+  async settle(): Promise<void> {
+    while (this.sending) await this.sending;
+    await this.receiving;
+  }
+}
+
+export interface PubSubOptions {
+  backing: PubSubBacking;
+  db: Db;
+  /** Connection for the LISTEN client (postgres only): the same database as `db`. */
+  connection?: pg.ClientConfig;
+  log: Logger;
+}
+
+/** Opens the pubsub; with postgres, resolves once this instance is listening. */
+export async function openPubSub(options: PubSubOptions): Promise<OpenPubSub> {
+  if (options.backing === 'memory') return { pubsub: createMemoryPubSub(), backing: 'memory', close: async () => undefined };
+  const { db, log } = options;
+  const target = new PostgresEventTarget(db, log);
+  const listener = new NotifyListener({
+    connection: options.connection ?? {},
+    channel: PUBSUB_CHANNEL,
+    onNotification: (text) => target.receive(text),
+    log,
+  });
+  await listener.start();
+  // Bounded work on an unref'd timer: it never keeps the process alive.
+  const sweep = setInterval(() => {
+    deleteOldPayloads(db, KEEP_PAYLOADS_SECONDS).catch((error: unknown) => log.warn({ err: error }, 'could not delete old event payloads'));
+  }, SWEEP_EVERY_MS);
+  sweep.unref();
+  return {
+    pubsub: createPubSub<Topics>({ eventTarget: target as Target }),
+    backing: 'postgres',
+    async close() {
+      clearInterval(sweep);
+      await target.settle();
+      await listener.close();
+      await target.settle();
+    },
+  };
 }

@@ -16,7 +16,17 @@ function parseDateTime(value: unknown): Date {
 
 builder.scalarType('DateTime', {
   description: 'A moment in time, as an ISO 8601 string with a time zone (e.g. 2026-01-31T12:00:00.000Z).',
-  serialize: (value) => value.toISOString(),
+  // Values that crossed the pubsub as JSON arrive as strings.
+  serialize: (value) => (value instanceof Date ? value : new Date(value)).toISOString(),
   parseValue: parseDateTime,
   parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : undefined),
+});
+
+builder.scalarType('JSON', {
+  description: 'Any JSON value (used for free-form data such as a reporting tool\'s own fields).',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: () => {
+    throw new GraphQLError('Pass JSON values as variables, not inline in the query.');
+  },
 });

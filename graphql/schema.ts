@@ -5,5 +5,15 @@ import './root';
 import './errors';
 import './user';
 import './api-key';
+import './event';
+import './environment';
+import './host';
+import './group';
+import './script';
+import './attachment';
+import './schedule';
+import './run';
+import './check';
+import './options';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -27,8 +27,8 @@ describe('API keys', () => {
 
     const result = await server.gql(VIEWER, {}, { headers: { authorization: `Bearer ${token}` } });
     expect(result.data.viewer).toEqual({ role: 'ADMIN', via: 'API_KEY', user: { username: 'admin' } });
-    const listed = await server.gql(`{ apiKeys { name lastUsedAt } }`, {}, { headers: { authorization: `Bearer ${token}` } });
-    expect(listed.data.apiKeys.find((k: { name: string }) => k.name === 'ci').lastUsedAt).not.toBeNull();
+    const listed = await server.gql(`{ apiKeys { nodes: edges { node { name lastUsedAt } } } }`, {}, { headers: { authorization: `Bearer ${token}` } });
+    expect(listed.data.apiKeys.nodes.map((e: { node: { name: string } }) => e.node).find((k: { name: string }) => k.name === 'ci').lastUsedAt).not.toBeNull();
   });
 
   it('work as the password of HTTP Basic with the owner username, and so does the real password', async () => {
@@ -59,8 +59,8 @@ describe('API keys', () => {
 
   it('stop working once revoked', async () => {
     const token = await server.createKey(server.adminCookie, 'to-revoke');
-    const keys = await server.gql(`{ apiKeys { id name } }`, {}, { cookie: server.adminCookie });
-    const id = keys.data.apiKeys.find((k: { name: string }) => k.name === 'to-revoke').id;
+    const keys = await server.gql(`{ apiKeys { edges { node { id name } } } }`, {}, { cookie: server.adminCookie });
+    const id = keys.data.apiKeys.edges.map((e: { node: unknown }) => e.node).find((k: { name: string }) => k.name === 'to-revoke').id;
     const revoked = await server.gql(
       `mutation($id: ID!) { revokeApiKey(id: $id) { ... on RevokeApiKeySuccess { data { revokedAt } } } }`,
       { id },
@@ -93,7 +93,7 @@ describe('API keys', () => {
     const viewerKey = await server.createKey(server.adminCookie, 'read-only', 'VIEWER');
     const me = await server.gql(VIEWER, {}, { headers: { authorization: `Bearer ${viewerKey}` } });
     expect(me.data.viewer.role).toBe('VIEWER');
-    const refused = await server.gql(`{ users { id } }`, {}, { headers: { authorization: `Bearer ${viewerKey}` } });
+    const refused = await server.gql(`{ users { edges { node { id } } } }`, {}, { headers: { authorization: `Bearer ${viewerKey}` } });
     expect(refused.status).toBe(403);
     expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
     expect(refused.errors?.[0]?.message).toMatch(/needs the admin role/);
@@ -124,12 +124,12 @@ describe('API keys', () => {
   });
 
   it("cannot revoke someone else's key", async () => {
-    const keys = await server.gql(`{ apiKeys { id } }`, {}, { cookie: server.adminCookie });
+    const keys = await server.gql(`{ apiKeys { edges { node { id } } } }`, {}, { cookie: server.adminCookie });
     await server.createUser('thief', 'operator');
     const cookie = await server.signIn('thief', 'thief-password-123');
     const result = await server.gql(
       `mutation($id: ID!) { revokeApiKey(id: $id) { __typename ... on Error { message } } }`,
-      { id: keys.data.apiKeys[0].id },
+      { id: keys.data.apiKeys.edges[0].node.id },
       { cookie },
     );
     expect(result.data.revokeApiKey.__typename).toBe('NotFoundError');

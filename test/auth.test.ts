@@ -19,7 +19,7 @@ describe('signing in and out', () => {
   afterAll(() => server?.close());
 
   it('refuses an anonymous request with 401 and says how to authenticate', async () => {
-    const result = await server.gql(`{ users { id } }`);
+    const result = await server.gql(`{ users { edges { node { id } } } }`);
     expect(result.status).toBe(401);
     expect(result.headers.get('www-authenticate')).toMatch(/Bearer/);
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
@@ -92,7 +92,7 @@ describe('signing in and out', () => {
     expect(result.headers.getSetCookie().find((c) => c.startsWith('runboard_session='))).toMatch(/Max-Age=0/i);
     const after = await server.gql(VIEWER, {}, { cookie });
     expect(after.data?.viewer).toBeNull();
-    const refused = await server.gql(`{ users { id } }`, {}, { cookie });
+    const refused = await server.gql(`{ users { edges { node { id } } } }`, {}, { cookie });
     expect(refused.status).toBe(401);
   });
 

@@ -34,8 +34,8 @@ describe('the embedded database', () => {
 
     const second = await start(options);
     try {
-      const users = await gql(second.url, `{ users { username } }`);
-      expect(users.data.users.map((u: { username: string }) => u.username)).toEqual(['admin', 'kept']);
+      const users = await gql(second.url, `{ users { edges { node { username } } } }`);
+      expect(users.data.users.edges.map((e: { node: { username: string } }) => e.node.username)).toEqual(['admin', 'kept']);
       expect(second.app.secret).toBe(key.trim());
     } finally {
       await second.stop();

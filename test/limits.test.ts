@@ -57,6 +57,19 @@ describe('abuse limits', () => {
     expect(many.data).toBeUndefined();
   });
 
+  it('refuses a query that walks the domain graph too deep, and serves the console\'s own deep queries', async () => {
+    let walk = 'name';
+    for (let i = 0; i < 3; i++) walk = `hosts { edges { node { groups { ${walk} } } } }`;
+    const deep = await server.gql(`{ groups { edges { node { ${walk} } } } }`, {}, { headers: auth() });
+    expect(deep.errors?.[0]?.message).toMatch(/depth limit of 12 exceeded/i);
+    const console = await server.gql(
+      `{ runs(first: 50) { edges { cursor node { id state script { name groups { name } } host { name groups { name } } schedule { name } } } pageInfo { endCursor } } }`,
+      {},
+      { headers: auth() },
+    );
+    expect(console.errors).toBeUndefined();
+  });
+
   it('refuses cookie-authenticated requests a cross-site form could send', async () => {
     const body = JSON.stringify({ query: `mutation { signOut }` });
     const plain = await raw(server.url, { headers: { cookie: server.adminCookie, 'content-type': 'text/plain', 'content-length': String(body.length) }, body });

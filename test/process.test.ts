@@ -173,8 +173,8 @@ describe('several instances on one database', () => {
     try {
       const [a, b] = await Promise.all([startTestServer({}, database), startTestServer({}, database)]);
       try {
-        const users = await a.gql(`{ users { username } }`, {}, { cookie: b.adminCookie });
-        expect(users.data.users).toEqual([{ username: 'admin' }]);
+        const users = await a.gql(`{ users { edges { node { username } } } }`, {}, { cookie: b.adminCookie });
+        expect(users.data.users.edges).toEqual([{ node: { username: 'admin' } }]);
         const applied = await a.app.db.selectFrom('kysely_migration' as never).selectAll().execute();
         expect(applied).toHaveLength(Object.keys(MIGRATIONS).length);
       } finally {

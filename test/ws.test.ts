@@ -81,8 +81,8 @@ describe('graphql-ws on /api/graphql', () => {
     const token = await server.createKey(server.adminCookie, 'ws-revoked');
     const client = wsClient(server.url, { apiKey: token });
     expect((await runOnce(client, VIEWER)).data?.viewer.via).toBe('API_KEY');
-    const keys = await server.gql(`{ apiKeys { id name } }`, {}, { cookie: server.adminCookie });
-    const id = keys.data.apiKeys.find((k: { name: string }) => k.name === 'ws-revoked').id;
+    const keys = await server.gql(`{ apiKeys { edges { node { id name } } } }`, {}, { cookie: server.adminCookie });
+    const id = keys.data.apiKeys.edges.map((e: { node: unknown }) => e.node).find((k: { name: string }) => k.name === 'ws-revoked').id;
     await server.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }`, { id }, { cookie: server.adminCookie });
     const after = await runOnce(client, VIEWER);
     await client.dispose();

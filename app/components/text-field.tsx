@@ -1,15 +1,16 @@
-import { useId, type InputHTMLAttributes } from 'react';
+import { useId, type ComponentPropsWithRef } from 'react';
 import styles from './text-field.module.css';
 
-interface TextFieldProps extends InputHTMLAttributes<HTMLInputElement> {
+interface TextFieldProps extends ComponentPropsWithRef<'input'> {
   label: string;
 }
 
-export function TextField({ label, id, ...rest }: TextFieldProps) {
+/** A labelled input; the label is always visible, so nobody has to guess what goes in. */
+export function TextField({ label, id, className, ...rest }: TextFieldProps) {
   const generated = useId();
   const inputId = id ?? generated;
   return (
-    <div className={styles.field}>
+    <div className={[styles.field, className ?? ''].filter(Boolean).join(' ')}>
       <label className={styles.label} htmlFor={inputId}>
         {label}
       </label>

@@ -1,9 +1,12 @@
+'use client';
+
 /**
  * The console's GraphQL client: urql with its document cache, HTTP for queries and mutations,
  * and graphql-ws for subscriptions (the session cookie rides on the WebSocket upgrade).
  */
 import { createClient as createWsClient } from 'graphql-ws';
-import { cacheExchange, Client, CombinedError, fetchExchange, subscriptionExchange } from 'urql';
+import { useState, type ReactNode } from 'react';
+import { cacheExchange, Client, CombinedError, fetchExchange, Provider, subscriptionExchange } from 'urql';
 
 export const GRAPHQL_PATH = '/api/graphql';
 
@@ -18,6 +21,9 @@ export function createGraphQLClient(): Client {
   });
   return new Client({
     url: GRAPHQL_PATH,
+    // Every operation as a JSON POST: the server's cross-site defence expects it, and a query
+    // in a URL could be kept by a browser or proxy cache.
+    preferGetMethod: false,
     fetchOptions: { credentials: 'same-origin', headers: { 'Content-Type': 'application/json' } },
     exchanges: [
       cacheExchange,
@@ -35,4 +41,10 @@ export function createGraphQLClient(): Client {
 /** The message to show a person for a failed request. */
 export function errorMessage(error: CombinedError): string {
   return error.graphQLErrors[0]?.message ?? (error.networkError ? 'Runboard cannot be reached. Check your connection and try again.' : error.message);
+}
+
+/** Gives the pages one GraphQL client per page load (a data-less one while pre-rendering). */
+export function GraphQLProvider({ children }: { children: ReactNode }) {
+  const [client] = useState(createGraphQLClient);
+  return <Provider value={client}>{children}</Provider>;
 }
