@@ -29,6 +29,9 @@ import { checkBodySize, checkCrossSite, clientIp, type Refusal } from './graphql
 import { openPubSub } from './graphql/pubsub';
 import { createGraphQLWebSocketServer } from './graphql/ws';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
+import { runNotifier } from './graphql/run-output';
+import { startExecution, type Execution } from './jobs/execution-service';
+import packageJson from './package.json' with { type: 'json' };
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 /** How long shutdown waits for open requests before closing their connections. */
@@ -36,6 +39,8 @@ const SHUTDOWN_GRACE_MS = 5_000;
 const SESSION_SWEEP_MS = 10 * 60_000;
 
 export interface Runboard {
+  /** Execution in this instance (undefined with RUNBOARD_EXECUTE=false). */
+  execution: Execution | undefined;
   url: string;
   app: App;
   stop(): Promise<void>;
@@ -148,6 +153,37 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       secrets: new SecretBox(secret),
     };
 
+    // Execution stops after the HTTP server (no new runs) and before the pubsub and the pool.
+    const execution = config.execution.enabled
+      ? await startExecution({
+          db: app.db,
+          pool: database.pool,
+          secrets: app.secrets,
+          log,
+          config: config.execution,
+          notify: runNotifier(app.pubsub),
+          onEvents: (ids) => ids.forEach((id) => app.pubsub.publish('eventAdded', { id, objectType: 'Run' })),
+          scheduleFired: (id) => app.pubsub.publish('scheduleUpdated', { id, deleted: false }),
+          version: packageJson.version,
+        })
+      : undefined;
+    if (execution) {
+      app.execution = execution;
+      const runs = app.pubsub.subscribe('runUpdated');
+      const schedules = app.pubsub.subscribe('scheduleUpdated');
+      void (async () => {
+        for await (const message of runs) execution.runUpdated(message);
+      })();
+      void (async () => {
+        for await (const _ of schedules) execution.scheduleChanged();
+      })();
+      cleanups.push(async () => {
+        await runs.return?.();
+        await schedules.return?.();
+        await execution.stop();
+      });
+    }
+
     const firstAdmin = await ensureFirstAdmin(
       { db: app.db, sessions, actor: SYSTEM, onEvent: (event) => app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType }) },
       config.admin,
@@ -253,6 +289,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
     return {
       url,
       app,
+      execution,
       stop: () => (stopping ??= runCleanups()),
     };
   } catch (error) {

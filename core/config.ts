@@ -112,6 +112,30 @@ const envSchema = z.object({
     .default('auto'),
   /** Serve the web console (false: API only). Default true. */
   RUNBOARD_CONSOLE: flag(true),
+  /** Execute runs and fire schedules in this instance (false: API only). Default true. */
+  RUNBOARD_EXECUTE: flag(true),
+  /** Runs this instance executes at once; more wait, queued. Default 64. */
+  RUNBOARD_MAX_PARALLEL_RUNS: z.coerce
+    .number({ error: () => 'write a whole number from 1 to 10000' })
+    .int({ error: 'write a whole number from 1 to 10000' })
+    .min(1, { error: 'write a whole number from 1 to 10000' })
+    .max(10_000, { error: 'write a whole number from 1 to 10000' })
+    .default(64),
+  /** Output kept per run, in bytes; the rest is dropped after a marker. Default 16777216 (16 MiB). */
+  RUNBOARD_OUTPUT_CAP_BYTES: z.coerce
+    .number({ error: () => 'write a number of bytes from 1024 to 1073741824' })
+    .int({ error: 'write a number of bytes from 1024 to 1073741824' })
+    .min(1024, { error: 'write a number of bytes from 1024 to 1073741824' })
+    .max(1024 * 1024 * 1024, { error: 'write a number of bytes from 1024 to 1073741824' })
+    .default(16 * 1024 * 1024),
+  /** How often a run's output is stored and sent (at the latest; 64 KiB sends at once). Default 50ms. */
+  RUNBOARD_OUTPUT_FLUSH: duration('50ms'),
+  /** Between SIGTERM and SIGKILL when a run times out or is cancelled. Default 5s. */
+  RUNBOARD_KILL_GRACE: duration('5s'),
+  /** An instance silent this long is gone: its running runs are lost (and retried per policy). Default 30s. */
+  RUNBOARD_INSTANCE_TIMEOUT: duration('30s'),
+  /** On shutdown, how long running runs may finish before they are stopped (and retried elsewhere). Default 10s. */
+  RUNBOARD_SHUTDOWN_GRACE: duration('10s'),
   /** development or production; `npm run dev` sets development. */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
 });
@@ -135,6 +159,18 @@ export interface Config {
   pubsub: 'auto' | 'memory' | 'postgres';
   console: boolean;
   dev: boolean;
+  execution: ExecutionConfig;
+}
+
+/** How this instance executes runs (see the README's "Running scripts"). */
+export interface ExecutionConfig {
+  enabled: boolean;
+  maxParallelRuns: number;
+  outputCapBytes: number;
+  outputFlushMs: number;
+  killGraceMs: number;
+  instanceTimeoutMs: number;
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -174,6 +210,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     pubsub: e.RUNBOARD_PUBSUB,
     console: e.RUNBOARD_CONSOLE,
     dev: e.NODE_ENV === 'development',
+    execution: {
+      enabled: e.RUNBOARD_EXECUTE,
+      maxParallelRuns: e.RUNBOARD_MAX_PARALLEL_RUNS,
+      outputCapBytes: e.RUNBOARD_OUTPUT_CAP_BYTES,
+      outputFlushMs: Math.round(e.RUNBOARD_OUTPUT_FLUSH * 1000),
+      killGraceMs: Math.round(e.RUNBOARD_KILL_GRACE * 1000),
+      instanceTimeoutMs: Math.round(e.RUNBOARD_INSTANCE_TIMEOUT * 1000),
+      shutdownGraceMs: Math.round(e.RUNBOARD_SHUTDOWN_GRACE * 1000),
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { keepMessageSequencesTogether } from './embedded-queue';
 import type { PoolConfig } from 'pg';
 
 /** Connections the socket multiplexes onto the single PGlite instance. */
@@ -77,6 +78,7 @@ export async function startEmbeddedDatabase(dataDir: string): Promise<EmbeddedDa
     const socketPath = path.join(socketDir, '.s.PGSQL.5432');
     fs.rmSync(socketPath, { force: true }); // a stale socket from a process that died
     const server = new PGLiteSocketServer({ db: pglite, path: socketPath, maxConnections: EMBEDDED_MAX_CONNECTIONS });
+    keepMessageSequencesTogether(server);
     await server.start();
     return {
       poolConfig: { host: socketDir, port: 5432, user: 'postgres', database: 'postgres', max: EMBEDDED_MAX_CONNECTIONS },

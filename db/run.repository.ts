@@ -40,6 +40,12 @@ export interface Run {
   startedAt: Date | null;
   finishedAt: Date | null;
   updatedAt: Date;
+  /** The Runboard instance executing it (while dispatched or running, and after). */
+  instanceId: string | null;
+  /** It waits, queued, until then (a retry's delay, a stagger). */
+  notBefore: Date | null;
+  /** What a built-in job returned (noop: its arguments; command: its return code; http: the response). */
+  result: unknown;
 }
 
 export function toRun(row: Selectable<RunsTable>): Run {
@@ -70,6 +76,9 @@ export function toRun(row: Selectable<RunsTable>): Run {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     updatedAt: row.updated_at,
+    instanceId: row.instance_id,
+    notBefore: row.not_before,
+    result: row.result ?? null,
   };
 }
 
@@ -104,6 +113,7 @@ export interface NewRun {
   summary?: string | null;
   external?: Record<string, unknown>;
   scheduledFor?: Date | null;
+  notBefore?: Date | null;
   startedAt?: Date | null;
   finishedAt?: Date | null;
 }
@@ -132,6 +142,7 @@ export async function insertRuns(db: Db, runs: NewRun[]): Promise<Run[]> {
         summary: run.summary ?? null,
         external: JSON.stringify(run.external ?? {}),
         scheduled_for: run.scheduledFor ?? null,
+        not_before: run.notBefore ?? null,
         started_at: run.startedAt ?? null,
         finished_at: run.finishedAt ?? null,
       })),

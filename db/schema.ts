@@ -181,6 +181,7 @@ export interface SchedulesTable {
   parameters: Json<Record<string, string>>;
   last_run_at: NullableTimestamp;
   next_run_at: NullableTimestamp;
+  round_robin_next: Int;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }
@@ -273,6 +274,22 @@ export interface RunsTable {
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   updated_at: DefaultTimestamp;
+  instance_id: string | null;
+  not_before: NullableTimestamp;
+  queue_position: Generated<string>;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  dispatched_at: NullableTimestamp;
+}
+
+/** A running Runboard process. */
+export interface InstancesTable {
+  id: Generated<string>;
+  hostname: string;
+  pid: number;
+  version: string;
+  started_at: DefaultTimestamp;
+  heartbeat_at: DefaultTimestamp;
+  stopped_at: NullableTimestamp;
 }
 
 export interface RunOutputTable {
@@ -343,6 +360,7 @@ export interface Database {
   checks: ChecksTable;
   pings: PingsTable;
   runs: RunsTable;
+  instances: InstancesTable;
   run_output: RunOutputTable;
   events: EventsTable;
   options: OptionsTable;

@@ -22,6 +22,8 @@ export interface App {
   secret: string;
   /** Seals secrets with that key (opening them is for the executor only). */
   secrets: SecretBox;
+  /** This instance's execution, when it executes runs: mutations that queue runs wake it. */
+  execution?: { wake(): void };
 }
 
 export interface Context {

@@ -120,6 +120,17 @@ RunRef.implement({
       description: "What an outside tool reported that has no field of its own (a VirtShell task's fields, a job's result), as a JSON object.",
       resolve: (run) => run.external,
     }),
+    result: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What a built-in job returned: a no-op its arguments, a command `{"returncode": n}`, an HTTP request the response text. Null for scripts.',
+      resolve: (run) => run.result ?? null,
+    }),
+    notBefore: t.expose('notBefore', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'A queued run waits until then (a retry delay, a stagger between hosts); null when it may start at once.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was queued (or reported). Lists are newest first by this.' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When it started running; null before.' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When it finished; null while active.' }),
@@ -325,6 +336,8 @@ builder.mutationFields((t) => ({
       });
       const notify = runNotifier(ctx.app.pubsub);
       for (const run of runs) notify.runUpdated(run);
+      // In this process at once (other instances hear the runUpdated event).
+      ctx.app.execution?.wake();
       return runs;
     },
   }),

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import type { Config } from '../../core/config';
+import type { Config, ExecutionConfig } from '../../core/config';
 import { start, type Runboard } from '../../server';
 
 export const ADMIN_PASSWORD = 'test-admin-password';
@@ -102,6 +102,25 @@ export function sessionCookieFrom(headers: Headers): string | undefined {
     .find((c) => c.startsWith('runboard_session='));
 }
 
+/**
+ * Execution settings for tests: off unless a test turns it on (`executing()`), so tests of the
+ * API see runs stay queued; quick to give up on silent instances and to stop.
+ */
+export const TEST_EXECUTION: ExecutionConfig = {
+  enabled: false,
+  maxParallelRuns: 64,
+  outputCapBytes: 16 * 1024 * 1024,
+  outputFlushMs: 50,
+  killGraceMs: 2_000,
+  instanceTimeoutMs: 30_000,
+  shutdownGraceMs: 2_000,
+};
+
+/** Settings that execute runs, with some changed. */
+export function executing(changes: Partial<ExecutionConfig> = {}): Partial<Config> {
+  return { execution: { ...TEST_EXECUTION, enabled: true, ...changes } };
+}
+
 export async function startTestServer(
   overrides: Partial<Config> = {},
   database?: TestDatabase,
@@ -116,6 +135,7 @@ export async function startTestServer(
     dataDir: db.dataDir,
     secret: TEST_SECRET,
     admin: { username: 'admin', password: ADMIN_PASSWORD },
+    execution: TEST_EXECUTION,
     ...overrides,
   });
 

@@ -1,0 +1,143 @@
+/**
+ * The run queue: claiming queued runs for an instance, and moving many runs at once as they
+ * start and finish. Terms:
+ *
+ * - claim: queued → dispatched, stamped with the claiming instance, in queue order, respecting
+ *   every limit (a script's max concurrent runs, overall and per host; a schedule whose overlap
+ *   policy is `queue` runs one at a time per host). The SQL is the function
+ *   `runboard_claim_runs` (migration 20261123T0004): claims are serialized across instances by a
+ *   transaction-level advisory lock, so two instances never both take the last free slot of a
+ *   limited script; within the lock, one UPDATE claims a whole batch.
+ * - moves: conditional UPDATEs of many runs in one statement (`unnest`), each run moving only
+ *   from the states its target allows, with the audit event of each move written by the same
+ *   statement.
+ *
+ * Why not Agenda's lock-one-job-per-round-trip: measured at ~270 jobs/s and p99 ~200 ms start
+ * latency on this stack, against targets of 2,000 runs/s and 20 ms (see the README).
+ */
+import { sql } from 'kysely';
+import type { Db } from './database';
+import { toRun, type Run } from './run.repository';
+import type { RunState, RunsTable } from './schema';
+import type { Selectable } from 'kysely';
+
+export interface ClaimOptions {
+  /** Hosts this instance executes for. */
+  hostIds: readonly string[];
+  instanceId: string;
+  limit: number;
+}
+
+/**
+ * Claims up to `limit` queued runs (in queue order) that may start now. Runs held back by a limit
+ * do not block runs behind them that are free to go; they keep their place.
+ */
+export async function claimRuns(db: Db, options: ClaimOptions): Promise<Run[]> {
+  if (options.hostIds.length === 0 || options.limit < 1) return [];
+  const { rows } = await sql<Selectable<RunsTable>>`
+    select * from runboard_claim_runs(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int)`.execute(db);
+  return rows.sort((a, b) => Number(a.queue_position) - Number(b.queue_position)).map(toRun);
+}
+
+/** One run's move in a batch. */
+export interface RunMove {
+  id: string;
+  to: RunState;
+  /** Only from these states. */
+  from: readonly RunState[];
+  pid?: number | null;
+  exitCode?: number | null;
+  summary?: string | null;
+  result?: unknown;
+  outputBytes?: number;
+  outputTruncated?: boolean;
+  /** Clear the owning instance (a run handed back to the queue). */
+  release?: boolean;
+  /** The audit event this move writes (`run.<verb>`); none when undefined. */
+  event?: { action: string; summary: string };
+}
+
+/**
+ * Applies many moves in one statement. Each run moves only if it is in one of its `from` states;
+ * started_at is stamped on reaching running, finished_at on reaching a finished state. Returns
+ * the runs that moved, and the ids of the events written.
+ */
+export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ runs: Run[]; eventIds: string[] }> {
+  if (moves.length === 0) return { runs: [], eventIds: [] };
+  const col = <T>(pick: (move: RunMove) => T) => moves.map(pick);
+  const { rows } = await sql<Selectable<RunsTable> & { event_id: string | null }>`
+    with input as (
+      select * from unnest(
+        ${sql.val(col((m) => m.id))}::uuid[],
+        ${sql.val(col((m) => m.to))}::text[],
+        ${sql.val(col((m) => `{${m.from.join(',')}}`))}::text[],
+        ${sql.val(col((m) => (m.pid === undefined ? null : m.pid)))}::int[],
+        ${sql.val(col((m) => m.pid !== undefined))}::bool[],
+        ${sql.val(col((m) => m.exitCode ?? null))}::int[],
+        ${sql.val(col((m) => m.exitCode !== undefined))}::bool[],
+        ${sql.val(col((m) => m.summary ?? null))}::text[],
+        ${sql.val(col((m) => m.summary !== undefined))}::bool[],
+        ${sql.val(col((m) => (m.result === undefined ? null : JSON.stringify(m.result))))}::text[],
+        ${sql.val(col((m) => m.outputBytes ?? null))}::bigint[],
+        ${sql.val(col((m) => m.outputTruncated ?? null))}::bool[],
+        ${sql.val(col((m) => m.release === true))}::bool[],
+        ${sql.val(col((m) => m.event?.action ?? null))}::text[],
+        ${sql.val(col((m) => m.event?.summary ?? null))}::text[]
+      ) as t(id, to_state, from_states, pid, set_pid, exit_code, set_exit_code, summary, set_summary, result, output_bytes, output_truncated, release, action, event_summary)
+    ),
+    moved as (
+      update runs r set
+        state = i.to_state,
+        updated_at = now(),
+        pid = case when i.set_pid then i.pid else r.pid end,
+        exit_code = case when i.set_exit_code then i.exit_code else r.exit_code end,
+        summary = case when i.set_summary then i.summary else r.summary end,
+        result = coalesce(i.result::jsonb, r.result),
+        output_bytes = coalesce(i.output_bytes, r.output_bytes),
+        output_truncated = coalesce(i.output_truncated, r.output_truncated),
+        instance_id = case when i.release then null else r.instance_id end,
+        started_at = case when i.to_state = 'running' then coalesce(r.started_at, now()) else r.started_at end,
+        finished_at = case when i.to_state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'skipped')
+                           then coalesce(r.finished_at, now()) else r.finished_at end
+      from input i
+      where r.id = i.id and r.state = any(i.from_states::text[])
+      returning r.*, i.action, i.event_summary
+    ),
+    events as (
+      insert into events (action, actor_kind, actor_name, object_type, object_id, object_name, summary, details)
+      select action, 'system', 'runboard', 'Run', id, script_name, event_summary,
+             jsonb_build_object('state', state, 'host', host_name, 'exitCode', exit_code)
+      from moved where action is not null
+      returning id, object_id
+    )
+    select moved.*, events.id as event_id from moved left join events on events.object_id = moved.id`.execute(db);
+  return {
+    runs: rows.map(toRun),
+    eventIds: rows.flatMap((row) => (row.event_id ? [row.event_id] : [])),
+  };
+}
+
+/**
+ * Runs an instance was executing when it stopped answering: running ones are lost (their
+ * processes went with it), dispatched ones go back to the queue (they never started).
+ */
+export async function resolveRunsOfGoneInstances(db: Db, goneAfterSeconds: number): Promise<{ lost: Run[]; requeued: Run[] }> {
+  const { rows } = await sql<Selectable<RunsTable>>`
+    with gone as (
+      select id from instances
+      where stopped_at is not null or heartbeat_at < now() - make_interval(secs => ${goneAfterSeconds})
+    )
+    update runs r set
+      state = case when r.state = 'running' then 'lost' else 'queued' end,
+      finished_at = case when r.state = 'running' then now() else null end,
+      summary = case when r.state = 'running'
+                     then 'lost: the Runboard instance running it stopped answering'
+                     else r.summary end,
+      instance_id = case when r.state = 'running' then r.instance_id else null end,
+      updated_at = now()
+    from gone
+    where r.instance_id = gone.id and r.state in ('dispatched', 'running')
+    returning r.*`.execute(db);
+  const runs = rows.map(toRun);
+  return { lost: runs.filter((run) => run.state === 'lost'), requeued: runs.filter((run) => run.state === 'queued') };
+}

@@ -1,0 +1,263 @@
+/**
+ * The dispatcher: claims queued runs for the hosts this instance executes for, prepares their
+ * plans, hands each to its host's executor, and records what happens — started, output, finished,
+ * retried — as conditional moves of the run's state (batched: one statement for many runs).
+ *
+ * It is host-agnostic: `executors` maps a host id to whatever executes there (the local executor
+ * for the `local` host; agents will add theirs). It wakes on `wake()` (a run was queued in this
+ * process), on a `queued` run event from any instance, when a slot frees up, and once a second
+ * regardless (runs whose retry delay or stagger has passed, missed notifications).
+ */
+import type { Logger } from 'pino';
+import type { RunNotifier, RunUpdatedMessage } from '../core/run.service';
+import { appendOutput } from '../core/run.service';
+import { ConflictError } from '../core/errors';
+import { retryOf } from '../core/run-retry';
+import type { SecretBox } from '../core/secrets';
+import type { ExecutionConfig } from '../core/config';
+import type { Db } from '../db/database';
+import { claimRuns, moveRuns, type RunMove } from '../db/run-queue.repository';
+import { insertRuns, type Run } from '../db/run.repository';
+import type { RunState } from '../db/schema';
+import { findScriptsByIds, type Script } from '../db/script.repository';
+import { Batcher } from './batcher';
+import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
+import { preparePlans } from './run-plan';
+
+export interface HostExecutor {
+  execute(plan: ExecutionPlan, options: ExecuteOptions): Promise<ExecutionOutcome>;
+}
+
+export interface DispatcherDeps {
+  db: Db;
+  secrets: SecretBox;
+  log: Logger;
+  instanceId: string;
+  config: ExecutionConfig;
+  notify: RunNotifier;
+  /** Tells subscribers of audit events written by run moves. */
+  onEvents: (ids: string[]) => void;
+  /** Host id → its executor. */
+  executors: Map<string, HostExecutor>;
+}
+
+export interface RunListeners {
+  started: Set<(runId: string) => void>;
+  finished: Set<(runId: string, state: RunState) => void>;
+}
+
+const POLL_MS = 1_000;
+const MAX_CLAIM = 500;
+
+interface InFlight {
+  run: Run;
+  abort: AbortController;
+  /** Why it was aborted: someone cancelled it, or this instance is stopping. */
+  reason?: 'cancel' | 'shutdown';
+}
+
+const FINISHED_VERB: Record<string, string> = {
+  succeeded: 'succeeded',
+  failed: 'failed',
+  timed_out: 'timed out',
+  cancelled: 'was cancelled',
+  lost: 'was lost',
+};
+
+export class Dispatcher {
+  readonly listeners: RunListeners = { started: new Set(), finished: new Set() };
+  readonly #deps: DispatcherDeps;
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #moves: Batcher<RunMove, Run>;
+  #pumping = false;
+  #again = false;
+  #stopping = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: DispatcherDeps) {
+    this.#deps = deps;
+    this.#moves = new Batcher(async (moves) => {
+      const { runs, eventIds } = await moveRuns(deps.db, moves);
+      for (const run of runs) deps.notify.runUpdated(run);
+      if (eventIds.length > 0) deps.onEvents(eventIds);
+      const byId = new Map(runs.map((run) => [run.id, run]));
+      return moves.map((move) => byId.get(move.id));
+    });
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => this.wake(), POLL_MS);
+    this.#timer.unref();
+    this.wake();
+  }
+
+  /** Looks for runs to start now. Cheap to call often: calls during a pass fold into one more pass. */
+  wake(): void {
+    if (this.#stopping) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    void this.#pump()
+      .catch((error: unknown) => this.#deps.log.error({ err: error }, 'the dispatcher could not claim runs; it tries again within a second'))
+      .finally(() => {
+        this.#pumping = false;
+      });
+  }
+
+  /** What the instance hears of run changes anywhere: queued runs wake it, cancelled ones stop. */
+  onRunUpdated(message: RunUpdatedMessage): void {
+    if (message.state === 'queued') this.wake();
+    const flight = this.#inFlight.get(message.id);
+    if (flight && (message.state === 'cancelled' || message.deleted) && !flight.reason) {
+      flight.reason = 'cancel';
+      flight.abort.abort();
+    }
+  }
+
+  get running(): number {
+    return this.#inFlight.size;
+  }
+
+  async #pump(): Promise<void> {
+    for (;;) {
+      this.#again = false;
+      const capacity = this.#deps.config.maxParallelRuns - this.#inFlight.size;
+      if (capacity <= 0 || this.#stopping) return;
+      const limit = Math.min(capacity, MAX_CLAIM);
+      const claimed = await claimRuns(this.#deps.db, { hostIds: [...this.#deps.executors.keys()], instanceId: this.#deps.instanceId, limit });
+      // Launched without waiting: the next claim need not wait for these plans to load.
+      if (claimed.length > 0) {
+        this.#launch(claimed).catch((error: unknown) => this.#deps.log.error({ err: error }, 'could not prepare claimed runs; they go back to the queue'));
+      }
+      if (claimed.length < limit && !this.#again) return;
+    }
+  }
+
+  async #launch(runs: Run[]): Promise<void> {
+    for (const run of runs) {
+      this.#inFlight.set(run.id, { run, abort: new AbortController() });
+      this.#deps.notify.runUpdated(run);
+    }
+    let prepared;
+    try {
+      prepared = await preparePlans(this.#deps.db, this.#deps.secrets, runs);
+    } catch (error) {
+      // Back to the queue: another pass (or instance) tries again.
+      await Promise.all(runs.map((run) => this.#moves.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true })));
+      for (const run of runs) this.#inFlight.delete(run.id);
+      throw error;
+    }
+    for (const run of runs) {
+      const ready = prepared.get(run.id)!;
+      const flight = this.#inFlight.get(run.id)!;
+      if ('error' in ready) {
+        void this.#finish(flight, undefined, { state: 'failed', exitCode: null, summary: ready.error, result: null, outputBytes: 0, outputTruncated: false });
+        continue;
+      }
+      void this.#execute(flight, ready.plan, ready.script);
+    }
+  }
+
+  async #execute(flight: InFlight, plan: ExecutionPlan, script: Script): Promise<void> {
+    const { run } = flight;
+    const executor = this.#deps.executors.get(run.hostId ?? '')!;
+    let started: Promise<Run | undefined> | undefined;
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await executor.execute(plan, {
+        sink: { write: (pieces) => this.#write(run, pieces) },
+        signal: flight.abort.signal,
+        onStart: (pid) => {
+          for (const listener of this.listeners.started) listener(run.id);
+          started = this.#moves.add({
+            id: run.id,
+            to: 'running',
+            from: ['dispatched'],
+            pid,
+            event: { action: 'run.running', summary: `"${run.scriptName}" began running on "${run.hostName ?? 'unknown'}"` },
+          });
+        },
+        killGraceMs: this.#deps.config.killGraceMs,
+        outputCapBytes: this.#deps.config.outputCapBytes,
+        flushMs: this.#deps.config.outputFlushMs,
+      });
+    } catch (error) {
+      this.#deps.log.error({ err: error, runId: run.id }, 'the executor failed');
+      outcome = { state: 'failed', exitCode: null, summary: `Runboard could not execute it: ${error instanceof Error ? error.message : String(error)}`, result: null, outputBytes: 0, outputTruncated: false };
+    }
+    // The finish must not overtake the start in the database.
+    await started?.catch(() => undefined);
+    await this.#finish(flight, script, outcome);
+  }
+
+  async #write(run: Run, pieces: OutputPiece[]): Promise<void> {
+    try {
+      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, run.id, pieces);
+    } catch (error) {
+      // Finished elsewhere (cancelled): its output is closed; anything else is logged, not fatal.
+      if (!(error instanceof ConflictError)) this.#deps.log.warn({ err: error, runId: run.id }, 'could not store output');
+    }
+  }
+
+  async #finish(flight: InFlight, script: Script | undefined, outcome: ExecutionOutcome): Promise<void> {
+    const { run } = flight;
+    const stopping = flight.reason === 'shutdown';
+    const state: RunState = stopping ? 'lost' : outcome.state;
+    const summary = stopping ? 'lost: Runboard stopped while it ran' : outcome.summary;
+    try {
+      const finished = await this.#moves.add({
+        id: run.id,
+        to: state,
+        from: ['dispatched', 'running'],
+        exitCode: outcome.exitCode,
+        summary,
+        result: outcome.result ?? null,
+        outputBytes: outcome.outputBytes,
+        outputTruncated: outcome.outputTruncated,
+        event: { action: 'run.finished', summary: `"${run.scriptName}" on "${run.hostName ?? 'unknown'}" ${FINISHED_VERB[state] ?? state} (${summary})` },
+      });
+      if (finished) await this.retry([finished], script ? [script] : undefined);
+      for (const listener of this.listeners.finished) listener(run.id, finished?.state ?? 'cancelled');
+    } catch (error) {
+      this.#deps.log.error({ err: error, runId: run.id }, 'could not record how a run finished');
+    } finally {
+      this.#inFlight.delete(run.id);
+      this.wake();
+    }
+  }
+
+  /** Queues the retries of finished runs whose scripts allow them. */
+  async retry(runs: Run[], scripts?: Script[]): Promise<Run[]> {
+    const candidates = runs.filter((run) => ['failed', 'timed_out', 'lost'].includes(run.state) && run.scriptId);
+    if (candidates.length === 0) return [];
+    const known = scripts ?? (await findScriptsByIds(this.#deps.db, [...new Set(candidates.map((run) => run.scriptId!))]));
+    const byId = new Map(known.map((script) => [script.id, script]));
+    const retries = candidates.flatMap((run) => retryOf(run, byId.get(run.scriptId!)) ?? []);
+    if (retries.length === 0) return [];
+    const inserted = await insertRuns(this.#deps.db, retries);
+    for (const retried of inserted) this.#deps.notify.runUpdated(retried);
+    this.wake();
+    return inserted;
+  }
+
+  /**
+   * Stops claiming; lets running runs finish for the grace period; then stops the rest, which
+   * are recorded as lost (and retried per policy, by whichever instance claims them).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#timer);
+    const deadline = Date.now() + graceMs;
+    while (this.#inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const flight of this.#inFlight.values()) {
+      if (!flight.reason) flight.reason = 'shutdown';
+      flight.abort.abort();
+    }
+    const until = Date.now() + this.#deps.config.killGraceMs + 2_000;
+    while (this.#inFlight.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (this.#pumping) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.#moves.idle();
+  }
+}
