@@ -128,8 +128,8 @@ const envSchema = z.object({
     .min(1024, { error: 'write a number of bytes from 1024 to 1073741824' })
     .max(1024 * 1024 * 1024, { error: 'write a number of bytes from 1024 to 1073741824' })
     .default(16 * 1024 * 1024),
-  /** How often a run's output is stored and sent (at the latest; 64 KiB sends at once). Default 50ms. */
-  RUNBOARD_OUTPUT_FLUSH: duration('50ms'),
+  /** How often a run's output is stored and sent (at the latest; 64 KiB sends at once). Default 25ms. */
+  RUNBOARD_OUTPUT_FLUSH: duration('25ms'),
   /** Between SIGTERM and SIGKILL when a run times out or is cancelled. Default 5s. */
   RUNBOARD_KILL_GRACE: duration('5s'),
   /** An instance silent this long is gone: its running runs are lost (and retried per policy). Default 30s. */

@@ -8,8 +8,11 @@
  * - terminal: every other state — it never moves again. (A run *reported* from outside is the
  *   exception: its reporter is the authority and may correct it; see run.service.)
  *
- * Every move is one conditional UPDATE (`transitionRun`) expecting `statesBefore(to)`, so two
- * instances racing to move the same run cannot both win.
+ * Every move is one conditional UPDATE (`transitionRun`, or `moveRuns` for many) expecting the
+ * states that may precede it, so two instances racing to move the same run cannot both win. One
+ * compound move exists: a run that finishes before its start was stored (a no-op) goes
+ * dispatched → running → finished in one conditional update; both moves are still published and
+ * audited.
  */
 import type { RunState } from '../db/schema';
 

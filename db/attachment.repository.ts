@@ -175,20 +175,6 @@ export async function attachmentsOfScripts(db: Db, scriptIds: readonly string[])
   return scriptIds.map((id) => rows.filter((row) => row.script_id === id).map(toAttachment));
 }
 
-/** For the executor: each script's attachments with their bytes, in the script's order. */
-export async function attachmentFilesOfScripts(db: Db, scriptIds: readonly string[]): Promise<Array<Array<Attachment & { content: Buffer }>>> {
-  if (scriptIds.length === 0) return [];
-  const rows = await db
-    .selectFrom('script_attachments')
-    .innerJoin('attachments', 'attachments.id', 'script_attachments.attachment_id')
-    .select(QUALIFIED_COLUMNS)
-    .select(['script_attachments.script_id', 'attachments.content'])
-    .where('script_attachments.script_id', 'in', scriptIds)
-    .orderBy('script_attachments.position')
-    .execute();
-  return scriptIds.map((id) => rows.filter((row) => row.script_id === id).map((row) => ({ ...toAttachment(row), content: row.content })));
-}
-
 /** The bytes of an attachment (for the executor and downloads); undefined when there is none. */
 export async function readAttachmentContent(db: Db, id: string): Promise<Buffer | undefined> {
   const row = await db.selectFrom('attachments').select('content').where('id', '=', id).executeTakeFirst();

@@ -85,36 +85,3 @@ export interface ExecutionEnvVar {
   value: string | null;
   sealed: Buffer | null;
 }
-
-/**
- * The global variables and those of the given scripts, hosts and the hosts' groups, secrets still sealed, in
- * one query: for the executor, which opens them just before a run. Nothing that answers a query
- * may call this.
- */
-export async function envVarsForExecution(
-  db: Db,
-  owners: { scriptIds: readonly string[]; hostIds: readonly string[] },
-): Promise<ExecutionEnvVar[]> {
-  const ids = (list: readonly string[]) => sql.val([...list]);
-  const rows = await db
-    .selectFrom('env_vars')
-    .select(['key', 'value', 'value_encrypted', 'script_id', 'group_id', 'host_id'])
-    .where(sql<boolean>`num_nonnulls(script_id, group_id, host_id) = 0
-      or script_id = any(${ids(owners.scriptIds)}::uuid[])
-      or group_id in (select group_id from group_hosts where host_id = any(${ids(owners.hostIds)}::uuid[]))
-      or host_id = any(${ids(owners.hostIds)}::uuid[])`)
-    .orderBy('position')
-    .execute();
-  return rows.map((row) => ({
-    owner: row.script_id
-      ? { kind: 'script', id: row.script_id }
-      : row.group_id
-        ? { kind: 'group', id: row.group_id }
-        : row.host_id
-          ? { kind: 'host', id: row.host_id }
-          : { kind: 'global' },
-    key: row.key,
-    value: row.value,
-    sealed: row.value_encrypted,
-  }));
-}

@@ -9,8 +9,8 @@
  *   transaction-level advisory lock, so two instances never both take the last free slot of a
  *   limited script; within the lock, one UPDATE claims a whole batch.
  * - moves: conditional UPDATEs of many runs in one statement (`unnest`), each run moving only
- *   from the states its target allows, with the audit event of each move written by the same
- *   statement.
+ *   from the states its target allows, with the audit events of each move written by the same
+ *   statement (only for runs that moved).
  *
  * Why not Agenda's lock-one-job-per-round-trip: measured at ~270 jobs/s and p99 ~200 ms start
  * latency on this stack, against targets of 2,000 runs/s and 20 ms (see the README).
@@ -53,8 +53,10 @@ export interface RunMove {
   outputTruncated?: boolean;
   /** Clear the owning instance (a run handed back to the queue). */
   release?: boolean;
-  /** The audit event this move writes (`run.<verb>`); none when undefined. */
-  event?: { action: string; summary: string };
+  /** Stamp started_at too (a run that started and finished before its start was recorded). */
+  started?: boolean;
+  /** The audit events this move writes (`run.<verb>`), in order. */
+  events?: { action: string; summary: string }[];
 }
 
 /**
@@ -65,7 +67,8 @@ export interface RunMove {
 export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ runs: Run[]; eventIds: string[] }> {
   if (moves.length === 0) return { runs: [], eventIds: [] };
   const col = <T>(pick: (move: RunMove) => T) => moves.map(pick);
-  const { rows } = await sql<Selectable<RunsTable> & { event_id: string | null }>`
+  const events = moves.flatMap((m) => (m.events ?? []).map((e) => ({ runId: m.id, ...e })));
+  const { rows } = await sql<Selectable<RunsTable> & { event_ids: string[] | null }>`
     with input as (
       select * from unnest(
         ${sql.val(col((m) => m.id))}::uuid[],
@@ -81,9 +84,8 @@ export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ run
         ${sql.val(col((m) => m.outputBytes ?? null))}::bigint[],
         ${sql.val(col((m) => m.outputTruncated ?? null))}::bool[],
         ${sql.val(col((m) => m.release === true))}::bool[],
-        ${sql.val(col((m) => m.event?.action ?? null))}::text[],
-        ${sql.val(col((m) => m.event?.summary ?? null))}::text[]
-      ) as t(id, to_state, from_states, pid, set_pid, exit_code, set_exit_code, summary, set_summary, result, output_bytes, output_truncated, release, action, event_summary)
+        ${sql.val(col((m) => m.started === true || m.to === 'running'))}::bool[]
+      ) as t(id, to_state, from_states, pid, set_pid, exit_code, set_exit_code, summary, set_summary, result, output_bytes, output_truncated, release, started)
     ),
     moved as (
       update runs r set
@@ -96,24 +98,32 @@ export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ run
         output_bytes = coalesce(i.output_bytes, r.output_bytes),
         output_truncated = coalesce(i.output_truncated, r.output_truncated),
         instance_id = case when i.release then null else r.instance_id end,
-        started_at = case when i.to_state = 'running' then coalesce(r.started_at, now()) else r.started_at end,
+        started_at = case when i.started then coalesce(r.started_at, now()) else r.started_at end,
         finished_at = case when i.to_state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'skipped')
                            then coalesce(r.finished_at, now()) else r.finished_at end
       from input i
       where r.id = i.id and r.state = any(i.from_states::text[])
-      returning r.*, i.action, i.event_summary
+      returning r.*
     ),
-    events as (
+    event_input as (
+      select * from unnest(
+        ${sql.val(events.map((e) => e.runId))}::uuid[],
+        ${sql.val(events.map((e) => e.action))}::text[],
+        ${sql.val(events.map((e) => e.summary))}::text[]
+      ) with ordinality as e(run_id, action, summary, n)
+    ),
+    written as (
       insert into events (action, actor_kind, actor_name, object_type, object_id, object_name, summary, details)
-      select action, 'system', 'runboard', 'Run', id, script_name, event_summary,
-             jsonb_build_object('state', state, 'host', host_name, 'exitCode', exit_code)
-      from moved where action is not null
+      select e.action, 'system', 'runboard', 'Run', m.id, m.script_name, e.summary,
+             jsonb_build_object('state', m.state, 'host', m.host_name, 'exitCode', m.exit_code)
+      from event_input e join moved m on m.id = e.run_id
+      order by e.n
       returning id, object_id
     )
-    select moved.*, events.id as event_id from moved left join events on events.object_id = moved.id`.execute(db);
+    select moved.*, (select array_agg(w.id) from written w where w.object_id = moved.id) as event_ids from moved`.execute(db);
   return {
     runs: rows.map(toRun),
-    eventIds: rows.flatMap((row) => (row.event_id ? [row.event_id] : [])),
+    eventIds: rows.flatMap((row) => row.event_ids ?? []),
   };
 }
 

@@ -5,8 +5,9 @@
  *
  * - memory: one instance (always with the embedded database, whose socket does not deliver NOTIFY);
  * - postgres: LISTEN/NOTIFY on one channel, so every instance on the database hears every event.
- *   `publish` only sends the NOTIFY; each instance, the publisher included, dispatches what its
- *   LISTEN connection receives, so every subscriber sees an event exactly once.
+ *   `publish` delivers to the publishing instance's subscribers at once and sends the NOTIFY;
+ *   the other instances dispatch what their LISTEN connection receives (each skips its own), so
+ *   every subscriber sees an event exactly once.
  *
  * Payloads must be plain JSON, and small: publish `{ id, ... }` and let the resolver load the
  * object. They cross as JSON text on both backings (memory round-trips them too, so a mistake shows
@@ -18,6 +19,8 @@
  * reconnects with backoff, and events published meanwhile do not reach its subscribers. Anything
  * that must not be missed is replayed from storage (runOutput replays stored chunks, then follows).
  */
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createPubSub, type PubSubEventTarget } from 'graphql-yoga';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -66,6 +69,12 @@ type Target = PubSubEventTarget<Topics>;
 
 /** In-memory, but payloads still round-trip through JSON so both backings behave alike. */
 class MemoryEventTarget extends EventTarget {
+  constructor() {
+    super();
+    // Every subscriber is a listener: many per topic is the normal case, not a leak.
+    setMaxListeners(0, this);
+  }
+
   override dispatchEvent(event: Event): boolean {
     const { type, detail } = event as CustomEvent<unknown>;
     return super.dispatchEvent(new CustomEvent(type, { detail: JSON.parse(toJson(detail)) }));
@@ -76,8 +85,12 @@ export function createMemoryPubSub(): PubSub {
   return createPubSub<Topics>({ eventTarget: new MemoryEventTarget() as Target });
 }
 
-/** A notification: sequence number (identical notifications in one transaction are merged), topic, payload or reference. */
+/**
+ * A notification: the publishing instance, a sequence number (identical notifications in one
+ * transaction are merged), topic, payload or reference.
+ */
 interface Wire {
+  o: string;
   n: number;
   t: string;
   d?: unknown;
@@ -85,10 +98,13 @@ interface Wire {
 }
 
 /**
- * `dispatchEvent` (Yoga's publish) queues a NOTIFY; notifications the LISTEN connection receives
- * are dispatched to this instance's listeners, one at a time and in order.
+ * `dispatchEvent` (Yoga's publish) delivers to this instance's listeners at once and queues a
+ * NOTIFY for the others; notifications the LISTEN connection receives from other instances are
+ * dispatched to this instance's listeners, one at a time and in order (its own are skipped: they
+ * were delivered when published, without a round trip through the database).
  */
 class PostgresEventTarget extends EventTarget {
+  private readonly origin = randomUUID();
   private seq = 0;
   /** Queued notifications, each with its payload already as JSON text. */
   private outbox: Array<{ n: number; t: string; json: string }> = [];
@@ -102,13 +118,16 @@ class PostgresEventTarget extends EventTarget {
     private readonly log: Logger,
   ) {
     super();
+    setMaxListeners(0, this); // many subscribers per topic is the normal case
   }
 
   override dispatchEvent(event: Event): boolean {
     const { type, detail } = event as CustomEvent<unknown>;
     // Serialized now, so later changes to the object do not leak in and a bad payload throws here.
-    this.outbox.push({ n: ++this.seq, t: type, json: toJson(detail) });
+    const json = toJson(detail);
+    this.outbox.push({ n: ++this.seq, t: type, json });
     this.send();
+    if (this.listening.has(type)) this.deliver(type, JSON.parse(json));
     return true;
   }
 
@@ -144,11 +163,11 @@ class PostgresEventTarget extends EventTarget {
   }
 
   private async encode({ n, t, json }: { n: number; t: string; json: string }): Promise<string> {
-    const text = `{"n":${n},"t":${JSON.stringify(t)},"d":${json}}`;
+    const text = `{"o":"${this.origin}","n":${n},"t":${JSON.stringify(t)},"d":${json}}`;
     // The limit is in bytes, not characters.
     if (Buffer.byteLength(text) <= INLINE_LIMIT_BYTES) return text;
     const ref = await storePayload(this.db, json);
-    return JSON.stringify({ n, t, ref } satisfies Wire);
+    return JSON.stringify({ o: this.origin, n, t, ref } satisfies Wire);
   }
 
   /** Called by the LISTEN connection with each notification. */
@@ -156,6 +175,7 @@ class PostgresEventTarget extends EventTarget {
     this.receiving = this.receiving
       .then(async () => {
         const wire = JSON.parse(text) as Wire;
+        if (wire.o === this.origin) return; // delivered when published
         if (wire.ref === undefined) return this.deliver(wire.t, wire.d ?? null);
         if (!this.listening.has(wire.t)) return;
         const detail = await findPayload(this.db, wire.ref);

@@ -24,6 +24,18 @@ export class Batcher<T, R> {
     });
   }
 
+  /**
+   * Takes back an item not yet flushed (compared by identity): its promise resolves to undefined.
+   * False when it is already on its way.
+   */
+  withdraw(item: T): boolean {
+    const index = this.#pending.findIndex((entry) => entry.item === item);
+    if (index === -1) return false;
+    const [entry] = this.#pending.splice(index, 1);
+    entry!.resolve(undefined);
+    return true;
+  }
+
   #drain(): void {
     this.#scheduled = false;
     while (this.#pending.length > 0) {

@@ -56,6 +56,10 @@ interface InFlight {
   reason?: 'cancel' | 'shutdown';
 }
 
+function runningEvent(run: Run) {
+  return { action: 'run.running', summary: `"${run.scriptName}" began running on "${run.hostName ?? 'unknown'}"` };
+}
+
 const FINISHED_VERB: Record<string, string> = {
   succeeded: 'succeeded',
   failed: 'failed',
@@ -68,21 +72,33 @@ export class Dispatcher {
   readonly listeners: RunListeners = { started: new Set(), finished: new Set() };
   readonly #deps: DispatcherDeps;
   readonly #inFlight = new Map<string, InFlight>();
-  readonly #moves: Batcher<RunMove, Run>;
+  /** Starts and finishes flush separately, so one batch of each can be in flight at once. */
+  readonly #starts: Batcher<RunMove, Run>;
+  readonly #finishes: Batcher<RunMove, Run>;
+  /** Moves that also ran through `running` without it being stored (see #execute). */
+  readonly #ranThrough = new WeakSet<RunMove>();
   #pumping = false;
   #again = false;
   #stopping = false;
+  #wakeScheduled = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
-    this.#moves = new Batcher(async (moves) => {
+    const flush = async (moves: RunMove[]) => {
       const { runs, eventIds } = await moveRuns(deps.db, moves);
-      for (const run of runs) deps.notify.runUpdated(run);
-      if (eventIds.length > 0) deps.onEvents(eventIds);
       const byId = new Map(runs.map((run) => [run.id, run]));
+      for (const move of moves) {
+        const run = byId.get(move.id);
+        if (!run) continue;
+        if (this.#ranThrough.has(move)) deps.notify.runUpdated({ ...run, state: 'running', finishedAt: null });
+        deps.notify.runUpdated(run);
+      }
+      if (eventIds.length > 0) deps.onEvents(eventIds);
       return moves.map((move) => byId.get(move.id));
-    });
+    };
+    this.#starts = new Batcher(flush);
+    this.#finishes = new Batcher(flush);
   }
 
   start(): void {
@@ -106,6 +122,19 @@ export class Dispatcher {
       });
   }
 
+  /**
+   * Wakes on the next turn of the event loop: runs finishing together free their slots first, so
+   * the next claim takes them all at once instead of one, then the rest.
+   */
+  #wakeSoon(): void {
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    setImmediate(() => {
+      this.#wakeScheduled = false;
+      this.wake();
+    });
+  }
+
   /** What the instance hears of run changes anywhere: queued runs wake it, cancelled ones stop. */
   onRunUpdated(message: RunUpdatedMessage): void {
     if (message.state === 'queued') this.wake();
@@ -126,7 +155,8 @@ export class Dispatcher {
       const capacity = this.#deps.config.maxParallelRuns - this.#inFlight.size;
       if (capacity <= 0 || this.#stopping) return;
       const limit = Math.min(capacity, MAX_CLAIM);
-      const claimed = await claimRuns(this.#deps.db, { hostIds: [...this.#deps.executors.keys()], instanceId: this.#deps.instanceId, limit });
+      (globalThis as any).__t?.push(['claim0', performance.now()]); const claimed = await claimRuns(this.#deps.db, { hostIds: [...this.#deps.executors.keys()], instanceId: this.#deps.instanceId, limit });
+      (globalThis as any).__t?.push(['claim1', performance.now()]);
       // Launched without waiting: the next claim need not wait for these plans to load.
       if (claimed.length > 0) {
         this.#launch(claimed).catch((error: unknown) => this.#deps.log.error({ err: error }, 'could not prepare claimed runs; they go back to the queue'));
@@ -143,9 +173,10 @@ export class Dispatcher {
     let prepared;
     try {
       prepared = await preparePlans(this.#deps.db, this.#deps.secrets, runs);
+      (globalThis as any).__t?.push(['plans', performance.now()]);
     } catch (error) {
       // Back to the queue: another pass (or instance) tries again.
-      await Promise.all(runs.map((run) => this.#moves.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true })));
+      await Promise.all(runs.map((run) => this.#finishes.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true })));
       for (const run of runs) this.#inFlight.delete(run.id);
       throw error;
     }
@@ -163,6 +194,7 @@ export class Dispatcher {
   async #execute(flight: InFlight, plan: ExecutionPlan, script: Script): Promise<void> {
     const { run } = flight;
     const executor = this.#deps.executors.get(run.hostId ?? '')!;
+    let start: RunMove | undefined;
     let started: Promise<Run | undefined> | undefined;
     let outcome: ExecutionOutcome;
     try {
@@ -171,13 +203,8 @@ export class Dispatcher {
         signal: flight.abort.signal,
         onStart: (pid) => {
           for (const listener of this.listeners.started) listener(run.id);
-          started = this.#moves.add({
-            id: run.id,
-            to: 'running',
-            from: ['dispatched'],
-            pid,
-            event: { action: 'run.running', summary: `"${run.scriptName}" began running on "${run.hostName ?? 'unknown'}"` },
-          });
+          start = { id: run.id, to: 'running', from: ['dispatched'], pid, events: [runningEvent(run)] };
+          started = this.#starts.add(start);
         },
         killGraceMs: this.#deps.config.killGraceMs,
         outputCapBytes: this.#deps.config.outputCapBytes,
@@ -187,7 +214,13 @@ export class Dispatcher {
       this.#deps.log.error({ err: error, runId: run.id }, 'the executor failed');
       outcome = { state: 'failed', exitCode: null, summary: `Runboard could not execute it: ${error instanceof Error ? error.message : String(error)}`, result: null, outputBytes: 0, outputTruncated: false };
     }
-    // The finish must not overtake the start in the database.
+    // A run that finished before its start was stored (a no-op, a quick command) is stored once:
+    // dispatched → running → finished in one conditional update, both moves published and
+    // audited. Otherwise the finish waits for the start, so it never overtakes it.
+    if (start && this.#starts.withdraw(start)) {
+      await this.#finish(flight, script, outcome, start);
+      return;
+    }
     await started?.catch(() => undefined);
     await this.#finish(flight, script, outcome);
   }
@@ -201,30 +234,37 @@ export class Dispatcher {
     }
   }
 
-  async #finish(flight: InFlight, script: Script | undefined, outcome: ExecutionOutcome): Promise<void> {
+  async #finish(flight: InFlight, script: Script | undefined, outcome: ExecutionOutcome, unstoredStart?: RunMove): Promise<void> {
     const { run } = flight;
     const stopping = flight.reason === 'shutdown';
     const state: RunState = stopping ? 'lost' : outcome.state;
     const summary = stopping ? 'lost: Runboard stopped while it ran' : outcome.summary;
+    // The slot is free once the work is: the next claim need not wait for this bookkeeping (the
+    // database still counts the run against its script's limits until the move lands).
+    this.#inFlight.delete(run.id);
+    this.#wakeSoon();
+    const finish: RunMove = {
+      id: run.id,
+      to: state,
+      from: unstoredStart ? ['dispatched'] : ['dispatched', 'running'],
+      exitCode: outcome.exitCode,
+      summary,
+      result: outcome.result ?? null,
+      outputBytes: outcome.outputBytes,
+      outputTruncated: outcome.outputTruncated,
+      ...(unstoredStart && { started: true, pid: unstoredStart.pid }),
+      events: [
+        ...(unstoredStart?.events ?? []),
+        { action: 'run.finished', summary: `"${run.scriptName}" on "${run.hostName ?? 'unknown'}" ${FINISHED_VERB[state] ?? state} (${summary})` },
+      ],
+    };
+    if (unstoredStart) this.#ranThrough.add(finish);
     try {
-      const finished = await this.#moves.add({
-        id: run.id,
-        to: state,
-        from: ['dispatched', 'running'],
-        exitCode: outcome.exitCode,
-        summary,
-        result: outcome.result ?? null,
-        outputBytes: outcome.outputBytes,
-        outputTruncated: outcome.outputTruncated,
-        event: { action: 'run.finished', summary: `"${run.scriptName}" on "${run.hostName ?? 'unknown'}" ${FINISHED_VERB[state] ?? state} (${summary})` },
-      });
+      const finished = await this.#finishes.add(finish);
       if (finished) await this.retry([finished], script ? [script] : undefined);
       for (const listener of this.listeners.finished) listener(run.id, finished?.state ?? 'cancelled');
     } catch (error) {
       this.#deps.log.error({ err: error, runId: run.id }, 'could not record how a run finished');
-    } finally {
-      this.#inFlight.delete(run.id);
-      this.wake();
     }
   }
 
@@ -258,6 +298,7 @@ export class Dispatcher {
     const until = Date.now() + this.#deps.config.killGraceMs + 2_000;
     while (this.#inFlight.size > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
     while (this.#pumping) await new Promise((resolve) => setTimeout(resolve, 10));
-    await this.#moves.idle();
+    await this.#starts.idle();
+    await this.#finishes.idle();
   }
 }

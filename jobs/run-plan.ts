@@ -1,15 +1,12 @@
 /**
  * Turns claimed runs into execution plans: the script (body, steps or built-in job), the merged
- * environment with secrets opened, the attachments' bytes, the limits. One batch of runs costs a
- * fixed handful of queries, whatever its size.
+ * environment with secrets opened, the attachments' bytes, the limits. One batch of runs costs one
+ * query, whatever its size.
  */
-import { attachmentFilesOfScripts } from '../db/attachment.repository';
 import type { Db } from '../db/database';
-import { envVarsForExecution } from '../db/env-var.repository';
-import { listGroupsOfHosts } from '../db/group.repository';
-import { getOptions } from '../db/options.repository';
+import { loadExecutionInput } from '../db/execution-input.repository';
 import type { Run } from '../db/run.repository';
-import { findScriptsByIds, type Script } from '../db/script.repository';
+import type { Script } from '../db/script.repository';
 import { mergeEnvironment, serverVariables } from '../core/run-environment';
 import type { SecretBox } from '../core/secrets';
 import { BUILTIN_JOBS, type BuiltinJob, type ExecutionPlan, type PlannedAttachment } from './execution';
@@ -21,17 +18,8 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
   const result = new Map<string, Prepared>();
   const scriptIds = [...new Set(runs.flatMap((run) => (run.scriptId ? [run.scriptId] : [])))];
   const hostIds = [...new Set(runs.flatMap((run) => (run.hostId ? [run.hostId] : [])))];
-  // One round of queries in parallel, whatever the batch.
-  const [scripts, groupsOfHosts, attachmentLists, options, vars] = await Promise.all([
-    findScriptsByIds(db, scriptIds),
-    listGroupsOfHosts(db, hostIds),
-    attachmentFilesOfScripts(db, scriptIds),
-    getOptions(db),
-    envVarsForExecution(db, { scriptIds, hostIds }),
-  ]);
-  const scriptById = new Map(scripts.map((script) => [script.id, script]));
-  const groupIdsOfHost = new Map(hostIds.map((id, i) => [id, (groupsOfHosts[i] ?? []).map((group) => group.id)]));
-  const attachmentsOfScript = new Map(scriptIds.map((id, i) => [id, attachmentLists[i] ?? []]));
+  const input = await loadExecutionInput(db, scriptIds, hostIds);
+  const scriptById = new Map(input.scripts.map((script) => [script.id, script]));
 
   for (const run of runs) {
     const script = run.scriptId ? scriptById.get(run.scriptId) : undefined;
@@ -43,10 +31,10 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
     try {
       environment = mergeEnvironment(
         {
-          server: serverVariables(run, options.serverUrl),
-          vars,
+          server: serverVariables(run, input.serverUrl),
+          vars: input.vars,
           scriptId: script.id,
-          groupIds: (run.hostId && groupIdsOfHost.get(run.hostId)) || [],
+          groupIds: (run.hostId && input.groupsOfHost.get(run.hostId)) || [],
           hostId: run.hostId,
           parameters: run.parameters,
         },
@@ -56,13 +44,7 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
       result.set(run.id, { error: `a secret variable cannot be opened: ${error instanceof Error ? error.message : String(error)}` });
       continue;
     }
-    const attachments: PlannedAttachment[] = (attachmentsOfScript.get(script.id) ?? []).map((a) => ({
-      path: a.path,
-      mode: a.mode,
-      uid: a.uid,
-      gid: a.gid,
-      content: a.content,
-    }));
+    const attachments: PlannedAttachment[] = input.attachmentsOfScript.get(script.id) ?? [];
     const common = {
       runId: run.id,
       env: environment.env,

@@ -212,7 +212,7 @@ async function fireBatch(trx: Db, due: DueScheduleRow[]) {
       to: 'cancelled' as const,
       from: ['queued', 'dispatched', 'running'] as const,
       summary: 'cancelled: a newer occurrence started (overlap policy: cancel previous)',
-      event: { action: 'run.cancelled', summary: 'Cancelled by its schedule: a newer occurrence started (overlap policy: cancel previous)' },
+      events: [{ action: 'run.cancelled', summary: 'Cancelled by its schedule: a newer occurrence started (overlap policy: cancel previous)' }],
     })),
   );
   // Cancelled runs of this batch that were never inserted are simply not inserted.

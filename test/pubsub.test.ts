@@ -32,6 +32,10 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 }
 
 /** Subscribes in-process and collects what arrives (the listener is in place when this returns). */
+async function stored(runboard: { app: { db: Db } }): Promise<number> {
+  return Number((await sql<{ n: string }>`select count(*) as n from pubsub_payloads`.execute(runboard.app.db)).rows[0]!.n);
+}
+
 function collect(pubsub: PubSub, topic: string) {
   const items: unknown[] = [];
   const repeater = pubsub.subscribe(topic);
@@ -147,6 +151,24 @@ describe('PostgreSQL LISTEN/NOTIFY with two instances', () => {
     await sleep(200); // no duplicates arrive late
     expect(onA.items).toEqual(sent);
     expect(onB.items).toEqual(sent);
+    onA.stop();
+    onB.stop();
+  });
+
+  it("delivers to the publisher's own subscribers at once, without the database, and only once", async (context) => {
+    if (needsSharedDatabase()) return context.skip();
+    const onA = collect(a.app.pubsub, 'test.local');
+    const onB = collect(b.app.pubsub, 'test.local');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = await stored(a);
+    a.app.pubsub.publish('test.local', { id: 'x', text: '€'.repeat(3000) });
+    // A few turns of the event loop, far less than a NOTIFY round trip and a payload fetch.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(onA.items).toHaveLength(1);
+    await until('the other instance to hear it', () => onB.items.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(onA.items).toHaveLength(1); // its own NOTIFY, when it comes back, is skipped
+    expect(await stored(a)).toBe(before + 1); // the other instance still needed the reference
     onA.stop();
     onB.stop();
   });

@@ -153,6 +153,35 @@ export async function up(db: Kysely<any>): Promise<void> {
     end;
     $$`.execute(db);
 
+  // What the executor needs for a batch of claimed runs (db/execution-input.repository.ts), as
+  // one JSON value: a function so its plan is made once per connection (planning it took ~1.6 ms,
+  // more than running it).
+  await sql`
+    create function runboard_execution_input(p_scripts uuid[], p_hosts uuid[])
+    returns table (script_rows json, group_rows json, attachment_rows json, var_rows json, url text)
+    language plpgsql stable
+    set plan_cache_mode = force_generic_plan
+    as $$
+    begin
+      return query
+    select
+      (select coalesce(json_agg(s), '[]') from scripts s where s.id = any(p_scripts)) as scripts,
+      (select coalesce(json_agg(json_build_object('host_id', gh.host_id, 'group_id', g.id) order by lower(g.name)), '[]')
+         from group_hosts gh join groups g on g.id = gh.group_id where gh.host_id = any(p_hosts)) as groups,
+      (select coalesce(json_agg(json_build_object('script_id', sa.script_id, 'path', a.path, 'mode', a.mode, 'uid', a.uid, 'gid', a.gid,
+                'content', encode(a.content, 'base64')) order by sa.position), '[]')
+         from script_attachments sa join attachments a on a.id = sa.attachment_id where sa.script_id = any(p_scripts)) as attachments,
+      (select coalesce(json_agg(json_build_object('key', e.key, 'value', e.value, 'sealed', encode(e.value_encrypted, 'base64'),
+                'script_id', e.script_id, 'group_id', e.group_id, 'host_id', e.host_id) order by e.position), '[]')
+         from env_vars e
+         where num_nonnulls(e.script_id, e.group_id, e.host_id) = 0
+            or e.script_id = any(p_scripts)
+            or e.host_id = any(p_hosts)
+            or e.group_id in (select group_id from group_hosts where host_id = any(p_hosts))) as vars,
+      (select o.server_url from options o limit 1) as server_url;
+    end;
+    $$`.execute(db);
+
   // Schedules: where round-robin targeting continues, and the index the scheduler polls.
   await db.schema
     .alterTable('schedules')
@@ -168,6 +197,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop function runboard_claim_runs(uuid[], uuid, int)`.execute(db);
+  await sql`drop function runboard_execution_input(uuid[], uuid[])`.execute(db);
   await db.schema.dropIndex('schedules_due_idx').execute();
   await db.schema.alterTable('schedules').dropColumn('round_robin_next').execute();
   await db.schema.dropIndex('runs_instance_idx').execute();
