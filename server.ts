@@ -169,17 +169,12 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       : undefined;
     if (execution) {
       app.execution = execution;
-      const runs = app.pubsub.subscribe('runUpdated');
-      const schedules = app.pubsub.subscribe('scheduleUpdated');
-      void (async () => {
-        for await (const message of runs) execution.runUpdated(message);
-      })();
-      void (async () => {
-        for await (const _ of schedules) execution.scheduleChanged();
-      })();
+      const stopListening = [
+        events.listen('runUpdated', (message) => execution.runUpdated(message)),
+        events.listen('scheduleUpdated', () => execution.scheduleChanged()),
+      ];
       cleanups.push(async () => {
-        await runs.return?.();
-        await schedules.return?.();
+        for (const stop of stopListening) stop();
         await execution.stop();
       });
     }

@@ -42,7 +42,7 @@ export interface BurstFigures {
 
 const TARGET_P99_MS = 1_000;
 /** Time to make the jobs before they are due; the due instant is on a whole second after it. */
-const LEAD_MS = 5_000;
+const LEAD_MS = 10_000;
 /** After the last run finished: long enough for the scheduler to fire a duplicate, were it to. */
 const SETTLE_MS = 3_000;
 const POLL_MS = 250;

@@ -5,6 +5,7 @@
  */
 import type { Db } from '../db/database';
 import { insertEvents, type AuditEvent, type NewEvent } from '../db/event.repository';
+import type { Run } from '../db/run.repository';
 import type { ActorKind } from '../db/schema';
 import type { Viewer } from './auth.service';
 
@@ -30,6 +31,8 @@ export interface ChangeDeps {
   actor: Actor;
   /** Told of each event once its transaction has committed. */
   onEvent?: (event: AuditEvent) => void;
+  /** Told of runs a change deleted as a side effect (a schedule's early runs withdrawn), after the commit. */
+  onRunsDeleted?: (runs: Run[]) => void;
 }
 
 /** One audited change: `<type>.<verb>` of an object, with before/after summaries. */

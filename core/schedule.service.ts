@@ -18,6 +18,8 @@ import {
 } from '../db/schedule.repository';
 import { findScriptsByIds, type Script } from '../db/script.repository';
 import type { MissedPolicy, OverlapPolicy, ScheduleKind, TargetMode, TargetStrategy } from '../db/schema';
+import { withdrawEarlyRuns } from '../db/firing.repository';
+import type { Run } from '../db/run.repository';
 import { audited, diff, type ChangeDeps, type RecordChange } from './audit';
 import { canonicalTimezone, checkCron, checkTimezone } from './cron';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from './errors';
@@ -332,8 +334,9 @@ export async function updateSchedule(deps: ChangeDeps, input: UpdateScheduleInpu
   const { problems, when } = settingsProblems(input, now);
   throwIfAny(problems);
   const name = input.name?.trim();
+  let withdrawn: Run[] = [];
   try {
-    return await audited(deps, async (trx, record) => {
+    const updated = await audited(deps, async (trx, record) => {
       const before = await existing(trx, input.id);
       if (input.scriptId !== undefined && input.scriptId !== before.scriptId) {
         const message = 'A schedule cannot change its script (as in Otto): create a new schedule for the other script.';
@@ -355,6 +358,7 @@ export async function updateSchedule(deps: ChangeDeps, input: UpdateScheduleInpu
       const whenColumns = when ?? before;
       const enabled = input.enabled ?? before.enabled;
       const retime = when !== undefined || retarget || input.enabled !== undefined;
+      if (retime) withdrawn = await withdrawEarlyRuns(trx, before.id);
       const after = await updateScheduleRow(trx, before.id, {
         name,
         description: input.description,
@@ -379,15 +383,19 @@ export async function updateSchedule(deps: ChangeDeps, input: UpdateScheduleInpu
       });
       return after!;
     });
+    if (withdrawn.length > 0) deps.onRunsDeleted?.(withdrawn);
+    return updated;
   } catch (error) {
     throw translate(error, name);
   }
 }
 
 export async function deleteSchedule(deps: ChangeDeps, id: string): Promise<Schedule> {
-  return audited(deps, async (trx, record) => {
+  let withdrawn: Run[] = [];
+  const deleted = await audited(deps, async (trx, record) => {
     const schedule = await existing(trx, id);
     const targets = await findScheduleTargetIds(trx, id);
+    withdrawn = await withdrawEarlyRuns(trx, id);
     await deleteScheduleRow(trx, id); // its targets and occurrences go with it; its runs keep a null schedule
     record({
       action: 'schedule.deleted',
@@ -399,13 +407,17 @@ export async function deleteSchedule(deps: ChangeDeps, id: string): Promise<Sche
     });
     return schedule;
   });
+  if (withdrawn.length > 0) deps.onRunsDeleted?.(withdrawn);
+  return deleted;
 }
 
 /** Pauses (enabled = false) or resumes a schedule. Already in that state: unchanged, no event. */
 export async function setScheduleEnabled(deps: ChangeDeps, id: string, enabled: boolean): Promise<Schedule> {
-  return audited(deps, async (trx, record: RecordChange) => {
+  let withdrawn: Run[] = [];
+  const changed = await audited(deps, async (trx, record: RecordChange) => {
     const before = await existing(trx, id);
     if (before.enabled === enabled) return before;
+    withdrawn = await withdrawEarlyRuns(trx, id);
     const after = (await updateScheduleRow(trx, id, { enabled, nextRunAt: computeNextRun({ ...before, enabled }) }))!;
     const verb = enabled ? 'resumed' : 'paused';
     record({
@@ -418,4 +430,6 @@ export async function setScheduleEnabled(deps: ChangeDeps, id: string, enabled: 
     });
     return after;
   });
+  if (withdrawn.length > 0) deps.onRunsDeleted?.(withdrawn);
+  return changed;
 }

@@ -6,21 +6,25 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from './database';
 import { toSchedule, type Schedule } from './schedule.repository';
-import type { SchedulesTable } from './schema';
+import type { RunsTable, SchedulesTable } from './schema';
+import { toRun, type Run } from './run.repository';
 
 export interface DueScheduleRow extends Schedule {
   nextRunAt: Date;
   roundRobinNext: number;
 }
 
-/** Locks up to `limit` enabled schedules due by now, the most overdue first. Needs a transaction. */
-export async function lockDueSchedules(trx: Db, limit: number): Promise<DueScheduleRow[]> {
+/**
+ * Locks up to `limit` enabled schedules that are due — by now, or, for `allow` schedules (which
+ * fire ahead), by `horizon` — the most overdue first. Needs a transaction.
+ */
+export async function lockDueSchedules(trx: Db, limit: number, horizon: Date): Promise<DueScheduleRow[]> {
   const rows = await trx
     .selectFrom('schedules')
     .selectAll()
     .where('enabled', '=', true)
     .where('next_run_at', 'is not', null)
-    .where('next_run_at', '<=', sql<Date>`now()`)
+    .where(sql<boolean>`(next_run_at <= now() or (overlap_policy = 'allow' and next_run_at <= ${horizon}))`)
     .orderBy('next_run_at')
     .limit(limit)
     .forUpdate()
@@ -29,11 +33,11 @@ export async function lockDueSchedules(trx: Db, limit: number): Promise<DueSched
   return rows.map((row: Selectable<SchedulesTable>) => ({ ...toSchedule(row), nextRunAt: row.next_run_at!, roundRobinNext: row.round_robin_next }));
 }
 
-/** When the earliest enabled schedule is due (null: none is). */
-export async function nextDueAt(db: Db): Promise<Date | null> {
+/** When the scheduler must next look: the earliest due moment, `aheadMs` early for `allow` schedules (null: none is due). */
+export async function nextDueAt(db: Db, aheadMs: number): Promise<Date | null> {
   const row = await db
     .selectFrom('schedules')
-    .select((eb) => eb.fn.min('next_run_at').as('at'))
+    .select(sql<Date | null>`min(case when overlap_policy = 'allow' then next_run_at - make_interval(secs => ${aheadMs / 1000}) else next_run_at end)`.as('at'))
     .where('enabled', '=', true)
     .where('next_run_at', 'is not', null)
     .executeTakeFirst();
@@ -113,4 +117,31 @@ export async function saveFired(db: Db, fired: readonly FiredSchedule[]): Promis
       ${sql.val(fired.map((f) => f.roundRobinNext))}::int[]
     ) as f(id, next, last, cursor)
     where s.id = f.id`.execute(db);
+}
+
+/**
+ * Runs a schedule queued ahead of their moment, withdrawn because the schedule changed, paused or
+ * went: they never started, so they are deleted — not left as noise in the history — with their
+ * occurrences, so the moments can fire again if the schedule comes back to them. Answers the
+ * deleted runs (the instance holding one must hear of it).
+ */
+export async function withdrawEarlyRuns(trx: Db, scheduleId: string): Promise<Run[]> {
+  const { rows } = await sql<Selectable<RunsTable>>`
+    with withdrawn as (
+      delete from runs
+      where schedule_id = ${scheduleId} and state in ('queued', 'dispatched') and not_before > now()
+      returning *
+    ), forgotten as (
+      delete from schedule_occurrences o
+      where o.schedule_id = ${scheduleId} and o.scheduled_for > now()
+        and not exists (select 1 from runs r where r.occurrence_id = o.id and r.id not in (select id from withdrawn))
+    ), rewound as (
+      -- It last fired at its latest moment that has come, not at a withdrawn one.
+      update schedules set last_run_at = (
+        select max(scheduled_for) from schedule_occurrences where schedule_id = ${scheduleId} and scheduled_for <= now()
+      )
+      where id = ${scheduleId} and last_run_at > now()
+    )
+    select * from withdrawn`.execute(trx);
+  return rows.map(toRun);
 }

@@ -26,6 +26,11 @@ export interface ClaimOptions {
   hostIds: readonly string[];
   instanceId: string;
   limit: number;
+  /**
+   * Claim ahead instead: only runs whose `not_before` is within this many milliseconds (and of
+   * scripts without limits), for the dispatcher to start at their moment.
+   */
+  aheadMs?: number;
 }
 
 /**
@@ -35,7 +40,7 @@ export interface ClaimOptions {
 export async function claimRuns(db: Db, options: ClaimOptions): Promise<Run[]> {
   if (options.hostIds.length === 0 || options.limit < 1) return [];
   const { rows } = await sql<Selectable<RunsTable>>`
-    select * from runboard_claim_runs(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int)`.execute(db);
+    select * from runboard_claim_runs(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int, ${options.aheadMs ?? 0}::int)`.execute(db);
   return rows.sort((a, b) => Number(a.queue_position) - Number(b.queue_position)).map(toRun);
 }
 
@@ -55,6 +60,8 @@ export interface RunMove {
   release?: boolean;
   /** Stamp started_at too (a run that started and finished before its start was recorded). */
   started?: boolean;
+  /** When it started, as the executor saw it (default: when the move is stored). */
+  startedAt?: Date;
   /** The audit events this move writes (`run.<verb>`), in order. */
   events?: { action: string; summary: string }[];
 }
@@ -84,8 +91,9 @@ export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ run
         ${sql.val(col((m) => m.outputBytes ?? null))}::bigint[],
         ${sql.val(col((m) => m.outputTruncated ?? null))}::bool[],
         ${sql.val(col((m) => m.release === true))}::bool[],
-        ${sql.val(col((m) => m.started === true || m.to === 'running'))}::bool[]
-      ) as t(id, to_state, from_states, pid, set_pid, exit_code, set_exit_code, summary, set_summary, result, output_bytes, output_truncated, release, started)
+        ${sql.val(col((m) => m.started === true || m.to === 'running'))}::bool[],
+        ${sql.val(col((m) => m.startedAt?.toISOString() ?? null))}::timestamptz[]
+      ) as t(id, to_state, from_states, pid, set_pid, exit_code, set_exit_code, summary, set_summary, result, output_bytes, output_truncated, release, started, started_at)
     ),
     moved as (
       update runs r set
@@ -98,7 +106,7 @@ export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ run
         output_bytes = coalesce(i.output_bytes, r.output_bytes),
         output_truncated = coalesce(i.output_truncated, r.output_truncated),
         instance_id = case when i.release then null else r.instance_id end,
-        started_at = case when i.started then coalesce(r.started_at, now()) else r.started_at end,
+        started_at = case when i.started then coalesce(r.started_at, i.started_at, now()) else r.started_at end,
         finished_at = case when i.to_state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'skipped')
                            then coalesce(r.finished_at, now()) else r.finished_at end
       from input i

@@ -48,6 +48,11 @@ export type PubSubBacking = 'memory' | 'postgres';
 /** A pubsub and how to shut it down. */
 export interface OpenPubSub {
   pubsub: PubSub;
+  /**
+   * Calls `listener` with each event of `topic`, synchronously and unbuffered (for the server's
+   * own machinery, which must never fall behind the way a subscription's buffer can).
+   */
+  listen<T extends keyof Topics & string>(topic: T, listener: (payload: Topics[T][0]) => void): () => void;
   backing: PubSubBacking;
   /** Sends what is still queued, stops listening, clears timers. Call before closing the pool. */
   close(): Promise<void>;
@@ -65,6 +70,34 @@ const BATCH = 100;
 
 const toJson = (detail: unknown): string => JSON.stringify(detail ?? null);
 
+/**
+ * A listener that cannot take the whole process down: a subscriber that falls too far behind
+ * (its buffer of pending events overflows) or fails loses that event, and is told of it in the
+ * log, instead of the error escaping into EventTarget (which rethrows it as uncaught).
+ */
+const safeListeners = new WeakMap<object, EventListener>();
+
+function safe(listener: EventListenerOrEventListenerObject | null, onError: (error: unknown) => void): EventListener | null {
+  if (!listener) return null;
+  let wrapped = safeListeners.get(listener);
+  if (!wrapped) {
+    wrapped = (event: Event) => {
+      try {
+        if (typeof listener === 'function') listener(event);
+        else listener.handleEvent(event);
+      } catch (error) {
+        onError(error);
+      }
+    };
+    safeListeners.set(listener, wrapped);
+  }
+  return wrapped;
+}
+
+const dropped = (log?: Logger) => (error: unknown) =>
+  log?.warn({ err: error }, 'a subscriber could not take an event (too far behind?); it missed it');
+
+
 type Target = PubSubEventTarget<Topics>;
 
 /** In-memory, but payloads still round-trip through JSON so both backings behave alike. */
@@ -73,6 +106,14 @@ class MemoryEventTarget extends EventTarget {
     super();
     // Every subscriber is a listener: many per topic is the normal case, not a leak.
     setMaxListeners(0, this);
+  }
+
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    super.addEventListener(type, safe(listener, dropped()), options);
+  }
+
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    super.removeEventListener(type, listener && (safeListeners.get(listener) ?? listener), options);
   }
 
   override dispatchEvent(event: Event): boolean {
@@ -131,16 +172,16 @@ class PostgresEventTarget extends EventTarget {
     return true;
   }
 
-  override addEventListener(...args: Parameters<EventTarget['addEventListener']>): void {
-    this.listening.set(args[0], (this.listening.get(args[0]) ?? 0) + 1);
-    super.addEventListener(...args);
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    this.listening.set(type, (this.listening.get(type) ?? 0) + 1);
+    super.addEventListener(type, safe(listener, dropped(this.log)), options);
   }
 
-  override removeEventListener(...args: Parameters<EventTarget['removeEventListener']>): void {
-    const left = (this.listening.get(args[0]) ?? 1) - 1;
-    if (left > 0) this.listening.set(args[0], left);
-    else this.listening.delete(args[0]);
-    super.removeEventListener(...args);
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    const left = (this.listening.get(type) ?? 1) - 1;
+    if (left > 0) this.listening.set(type, left);
+    else this.listening.delete(type);
+    super.removeEventListener(type, listener && (safeListeners.get(listener) ?? listener), options);
   }
 
   /** Drains the outbox, one batch per statement, in publish order. */
@@ -196,6 +237,12 @@ class PostgresEventTarget extends EventTarget {
   }
 }
 
+function listenOn<T>(target: EventTarget, topic: string, listener: (payload: T) => void): () => void {
+  const handle = (event: Event) => listener((event as CustomEvent<T>).detail);
+  target.addEventListener(topic, handle);
+  return () => target.removeEventListener(topic, handle);
+}
+
 export interface PubSubOptions {
   backing: PubSubBacking;
   db: Db;
@@ -206,7 +253,15 @@ export interface PubSubOptions {
 
 /** Opens the pubsub; with postgres, resolves once this instance is listening. */
 export async function openPubSub(options: PubSubOptions): Promise<OpenPubSub> {
-  if (options.backing === 'memory') return { pubsub: createMemoryPubSub(), backing: 'memory', close: async () => undefined };
+  if (options.backing === 'memory') {
+    const target = new MemoryEventTarget();
+    return {
+      pubsub: createPubSub<Topics>({ eventTarget: target as Target }),
+      listen: (topic, listener) => listenOn(target, topic, listener),
+      backing: 'memory',
+      close: async () => undefined,
+    };
+  }
   const { db, log } = options;
   const target = new PostgresEventTarget(db, log);
   const listener = new NotifyListener({
@@ -223,6 +278,7 @@ export async function openPubSub(options: PubSubOptions): Promise<OpenPubSub> {
   sweep.unref();
   return {
     pubsub: createPubSub<Topics>({ eventTarget: target as Target }),
+    listen: (topic, listener) => listenOn(target, topic, listener),
     backing: 'postgres',
     async close() {
       clearInterval(sweep);

@@ -49,6 +49,22 @@ export interface RunListeners {
 const POLL_MS = 1_000;
 const MAX_CLAIM = 500;
 
+/** Runs are claimed this far ahead of their moment (a little more than the scheduler fires ahead). */
+const AHEAD_MS = 5_000;
+/** Runs claimed ahead per statement. */
+const MAX_AHEAD_CLAIM = 2_000;
+/** How often the dispatcher looks for runs due soon. */
+const AHEAD_EVERY_MS = 200;
+/** At most this many runs wait, claimed, for their moment. */
+const MAX_WAITING = 20_000;
+
+interface Waiting {
+  run: Run;
+  plan: ExecutionPlan;
+  script: Script;
+  at: number;
+}
+
 interface InFlight {
   run: Run;
   abort: AbortController;
@@ -81,6 +97,12 @@ export class Dispatcher {
   #again = false;
   #stopping = false;
   #wakeScheduled = false;
+  /** Runs claimed ahead of their moment, plans ready, earliest first. */
+  #waiting: Waiting[] = [];
+  #waitTimer: NodeJS.Timeout | undefined;
+  #aheadAt = 0;
+  #aheadWanted = false;
+  #aheadRunning = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: DispatcherDeps) {
@@ -119,6 +141,8 @@ export class Dispatcher {
       .catch((error: unknown) => this.#deps.log.error({ err: error }, 'the dispatcher could not claim runs; it tries again within a second'))
       .finally(() => {
         this.#pumping = false;
+        // A wake that came while the last pass was past its check is not lost.
+        if (this.#again) this.wake();
       });
   }
 
@@ -135,9 +159,19 @@ export class Dispatcher {
     });
   }
 
+  /** Runs were queued ahead of their moment (by this instance's scheduler): claim them now. */
+  wakeAhead(): void {
+    this.#aheadWanted = true;
+    this.#lookAhead();
+  }
+
   /** What the instance hears of run changes anywhere: queued runs wake it, cancelled ones stop. */
   onRunUpdated(message: RunUpdatedMessage): void {
     if (message.state === 'queued') this.wake();
+    if (message.state === 'cancelled' || message.deleted) {
+      const index = this.#waiting.findIndex((w) => w.run.id === message.id);
+      if (index !== -1) this.#waiting.splice(index, 1);
+    }
     const flight = this.#inFlight.get(message.id);
     if (flight && (message.state === 'cancelled' || message.deleted) && !flight.reason) {
       flight.reason = 'cancel';
@@ -152,17 +186,81 @@ export class Dispatcher {
   async #pump(): Promise<void> {
     for (;;) {
       this.#again = false;
+      this.#startDue();
       const capacity = this.#deps.config.maxParallelRuns - this.#inFlight.size;
-      if (capacity <= 0 || this.#stopping) return;
+      if (capacity <= 0 || this.#stopping) break;
       const limit = Math.min(capacity, MAX_CLAIM);
-      (globalThis as any).__t?.push(['claim0', performance.now()]); const claimed = await claimRuns(this.#deps.db, { hostIds: [...this.#deps.executors.keys()], instanceId: this.#deps.instanceId, limit });
-      (globalThis as any).__t?.push(['claim1', performance.now()]);
+      const claimed = await claimRuns(this.#deps.db, { hostIds: [...this.#deps.executors.keys()], instanceId: this.#deps.instanceId, limit });
       // Launched without waiting: the next claim need not wait for these plans to load.
       if (claimed.length > 0) {
         this.#launch(claimed).catch((error: unknown) => this.#deps.log.error({ err: error }, 'could not prepare claimed runs; they go back to the queue'));
       }
-      if (claimed.length < limit && !this.#again) return;
+      if (claimed.length < limit && !this.#again) break;
     }
+    // Runs due soon, at most a few times a second, on the side: starting due runs never waits for it.
+    if (Date.now() - this.#aheadAt >= AHEAD_EVERY_MS) this.#lookAhead();
+  }
+
+  #lookAhead(): void {
+    if (!this.#stopping && !this.#aheadRunning) {
+      this.#aheadWanted = false;
+      this.#aheadAt = Date.now();
+      this.#aheadRunning = true;
+      this.#claimAhead()
+        .catch((error: unknown) => this.#deps.log.error({ err: error }, 'could not claim runs due soon; the next pass tries again'))
+        .finally(() => {
+          this.#aheadRunning = false;
+          if (this.#aheadWanted) this.#lookAhead();
+        });
+    }
+  }
+
+  /** Claims runs whose moment is near (scheduled ahead), prepares them, and sets them waiting. */
+  async #claimAhead(): Promise<void> {
+    while (!this.#stopping && this.#waiting.length < MAX_WAITING) {
+      const limit = Math.min(MAX_AHEAD_CLAIM, MAX_WAITING - this.#waiting.length);
+      const claimed = await claimRuns(this.#deps.db, {
+        hostIds: [...this.#deps.executors.keys()],
+        instanceId: this.#deps.instanceId,
+        limit,
+        aheadMs: AHEAD_MS,
+      });
+      if (claimed.length === 0) return;
+      for (const run of claimed) this.#deps.notify.runUpdated(run);
+      const prepared = await preparePlans(this.#deps.db, this.#deps.secrets, claimed);
+      for (const run of claimed) {
+        const ready = prepared.get(run.id)!;
+        if ('error' in ready) {
+          const flight = { run, abort: new AbortController() };
+          void this.#finish(flight, undefined, { state: 'failed', exitCode: null, summary: ready.error, result: null, outputBytes: 0, outputTruncated: false });
+          continue;
+        }
+        this.#waiting.push({ run, plan: ready.plan, script: ready.script, at: run.notBefore?.getTime() ?? 0 });
+      }
+      this.#waiting.sort((a, b) => a.at - b.at);
+      this.#armWaitTimer();
+      if (claimed.length < limit) return;
+    }
+  }
+
+  /** Starts the waiting runs whose moment has come, as far as the slots allow. */
+  #startDue(): void {
+    const now = Date.now();
+    while (this.#waiting.length > 0 && this.#waiting[0]!.at <= now && this.#inFlight.size < this.#deps.config.maxParallelRuns && !this.#stopping) {
+      const { run, plan, script } = this.#waiting.shift()!;
+      const flight: InFlight = { run, abort: new AbortController() };
+      this.#inFlight.set(run.id, flight);
+      void this.#execute(flight, plan, script);
+    }
+    this.#armWaitTimer();
+  }
+
+  #armWaitTimer(): void {
+    clearTimeout(this.#waitTimer);
+    const next = this.#waiting[0];
+    if (!next || this.#stopping) return;
+    this.#waitTimer = setTimeout(() => this.wake(), Math.max(0, next.at - Date.now()));
+    this.#waitTimer.unref();
   }
 
   async #launch(runs: Run[]): Promise<void> {
@@ -173,7 +271,6 @@ export class Dispatcher {
     let prepared;
     try {
       prepared = await preparePlans(this.#deps.db, this.#deps.secrets, runs);
-      (globalThis as any).__t?.push(['plans', performance.now()]);
     } catch (error) {
       // Back to the queue: another pass (or instance) tries again.
       await Promise.all(runs.map((run) => this.#finishes.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true })));
@@ -203,7 +300,7 @@ export class Dispatcher {
         signal: flight.abort.signal,
         onStart: (pid) => {
           for (const listener of this.listeners.started) listener(run.id);
-          start = { id: run.id, to: 'running', from: ['dispatched'], pid, events: [runningEvent(run)] };
+          start = { id: run.id, to: 'running', from: ['dispatched'], pid, startedAt: new Date(), events: [runningEvent(run)] };
           started = this.#starts.add(start);
         },
         killGraceMs: this.#deps.config.killGraceMs,
@@ -242,6 +339,8 @@ export class Dispatcher {
     // The slot is free once the work is: the next claim need not wait for this bookkeeping (the
     // database still counts the run against its script's limits until the move lands).
     this.#inFlight.delete(run.id);
+    // A run waiting for its moment takes the slot at once; otherwise the next claim does.
+    this.#startDue();
     this.#wakeSoon();
     const finish: RunMove = {
       id: run.id,
@@ -252,7 +351,7 @@ export class Dispatcher {
       result: outcome.result ?? null,
       outputBytes: outcome.outputBytes,
       outputTruncated: outcome.outputTruncated,
-      ...(unstoredStart && { started: true, pid: unstoredStart.pid }),
+      ...(unstoredStart && { started: true, pid: unstoredStart.pid, startedAt: unstoredStart.startedAt }),
       events: [
         ...(unstoredStart?.events ?? []),
         { action: 'run.finished', summary: `"${run.scriptName}" on "${run.hostName ?? 'unknown'}" ${FINISHED_VERB[state] ?? state} (${summary})` },
@@ -289,6 +388,11 @@ export class Dispatcher {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#waitTimer);
+    while (this.#aheadRunning) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Runs waiting for their moment go back to the queue for the other instances.
+    const waiting = this.#waiting.splice(0);
+    await Promise.all(waiting.map((w) => this.#finishes.add({ id: w.run.id, to: 'queued', from: ['dispatched'], release: true })));
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     for (const flight of this.#inFlight.values()) {

@@ -72,7 +72,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     notify: deps.notify,
     scheduleFired: deps.scheduleFired,
     onEvents: deps.onEvents,
-    runsQueued: () => dispatcher.wake(),
+    runsQueued: () => dispatcher.wakeAhead(),
   });
 
   const heartbeat = setInterval(() => {

@@ -5,8 +5,9 @@
  * nothing and starts nothing — queues a run per occurrence and target host, applies the overlap
  * policy, and moves each schedule to its next moment, all in one transaction per batch.
  *
- * It sleeps until the earliest schedule is due (at most a second, so schedules changed on another
- * instance are seen promptly) and wakes early when a schedule changes here or anywhere.
+ * It sleeps until the earliest schedule is due (less the lookahead; at most a second, so schedules
+ * changed on another instance are seen promptly) and wakes early when a schedule changes here or
+ * anywhere.
  */
 import type { Logger } from 'pino';
 import type { RunNotifier } from '../core/run.service';
@@ -40,6 +41,13 @@ export interface SchedulerDeps {
 }
 
 const BATCH = 500;
+const PARALLEL_BATCHES = 3;
+/**
+ * Schedules whose overlap policy is `allow` fire this far ahead: their runs are queued with
+ * `not_before` at their moment, so a burst of thousands due in one second is recorded and claimed
+ * before it, and starts on time. Pausing, changing or deleting a schedule withdraws them.
+ */
+export const LOOKAHEAD_MS = 4_000;
 const MAX_SLEEP_MS = 1_000;
 /** When a due schedule is locked by another instance, look again this soon. */
 const BUSY_RETRY_MS = 50;
@@ -94,11 +102,13 @@ export class Scheduler {
     this.#again = false;
     let fired = 0;
     for (;;) {
-      const count = await this.fireDue();
-      fired += count;
-      if (count < BATCH || this.#stopped) break;
+      // Several batches at once (SKIP LOCKED gives each its own schedules): a burst of thousands
+      // due in one second is recorded in a fraction of the lookahead.
+      const counts = await Promise.all(Array.from({ length: PARALLEL_BATCHES }, () => this.fireDue()));
+      fired += counts.reduce((sum, n) => sum + n, 0);
+      if (counts.every((n) => n < BATCH) || this.#stopped) break;
     }
-    const due = await nextDueAt(this.#deps.db);
+    const due = await nextDueAt(this.#deps.db, LOOKAHEAD_MS);
     if (!due) return MAX_SLEEP_MS;
     const wait = due.getTime() - Date.now();
     if (wait <= 0) return fired > 0 ? 0 : BUSY_RETRY_MS;
@@ -108,9 +118,10 @@ export class Scheduler {
   /** Fires one batch of due schedules; answers how many schedules it locked. */
   async fireDue(): Promise<number> {
     const { schedules, runs, cancelled, eventIds, dropped } = await this.#deps.db.transaction().execute(async (trx) => {
-      const due = await lockDueSchedules(trx, BATCH);
+      const horizon = new Date(Date.now() + LOOKAHEAD_MS);
+      const due = await lockDueSchedules(trx, BATCH, horizon);
       if (due.length === 0) return { schedules: [] as DueScheduleRow[], runs: [] as Run[], cancelled: [] as Run[], eventIds: [] as string[], dropped: [] };
-      return fireBatch(trx, due);
+      return fireBatch(trx, due, horizon);
     });
     for (const d of dropped) {
       this.#deps.log.info({ schedule: d.name, scheduleId: d.id, occurrences: d.count }, 'missed occurrences dropped by the missed-run policy');
@@ -131,7 +142,7 @@ function candidatesOf(hosts: readonly Host[], busy: Map<string, number>): Candid
   return (reachable.length > 0 ? reachable : enabled).map((host) => ({ host, activeRuns: busy.get(host.id) ?? 0 }));
 }
 
-async function fireBatch(trx: Db, due: DueScheduleRow[]) {
+async function fireBatch(trx: Db, due: DueScheduleRow[], horizon: Date) {
   const now = new Date();
   const ids = due.map((s) => s.id);
   const [targets, scripts, active] = await Promise.all([
@@ -144,10 +155,13 @@ async function fireBatch(trx: Db, due: DueScheduleRow[]) {
   const busy = needsLoad ? await activeRunCounts(trx, [...new Set(targets.flat().map((host) => host.id))]) : new Map<string, number>();
 
   // Occurrences first: the ones another instance already recorded come back missing, and fire nothing.
-  const firings = due.map((s) => ({ schedule: s, plan: planFiring(s, now) }));
+  // Only `allow` schedules fire ahead: the other overlap policies look at the previous run, which
+  // must be judged at the moment itself.
+  const limitOf = (s: DueScheduleRow) => (s.overlapPolicy === 'allow' ? horizon : now);
+  const firings = due.map((s) => ({ schedule: s, plan: s.nextRunAt > limitOf(s) ? undefined : planFiring(s, limitOf(s)) }));
   const recorded = await insertOccurrences(
     trx,
-    firings.flatMap(({ schedule, plan }) => plan.fire.map((at) => ({ scheduleId: schedule.id, scheduledFor: at }))),
+    firings.flatMap(({ schedule, plan }) => (plan?.fire ?? []).map((at) => ({ scheduleId: schedule.id, scheduledFor: at }))),
   );
   const occurrenceId = new Map(recorded.map((o) => [`${o.scheduleId}|${o.scheduledFor.getTime()}`, o.id]));
 
@@ -162,6 +176,7 @@ async function fireBatch(trx: Db, due: DueScheduleRow[]) {
   }
   due.forEach((schedule, i) => {
     const { plan } = firings[i]!;
+    if (!plan) return; // locked for the horizon, but not due yet by its own policy: untouched
     let cursor = schedule.roundRobinNext;
     const script = scriptById.get(schedule.scriptId);
     for (const at of plan.fire) {
@@ -197,7 +212,7 @@ async function fireBatch(trx: Db, due: DueScheduleRow[]) {
           going.set(key, []);
         }
         const stagger = schedule.targetMode === 'all' ? h * schedule.staggerSeconds * 1000 : 0;
-        newRuns.push({ ...run, notBefore: stagger > 0 ? new Date(at.getTime() + stagger) : null });
+        newRuns.push({ ...run, notBefore: new Date(at.getTime() + stagger) });
         going.set(key, [...(going.get(key) ?? []), `pending:${newRuns.length}`]);
         busy.set(host.id, (busy.get(host.id) ?? 0) + 1);
       });
@@ -219,7 +234,7 @@ async function fireBatch(trx: Db, due: DueScheduleRow[]) {
   const keep = newRuns.filter((_, index) => !toCancel.has(`pending:${index + 1}`));
   const runs = await insertRuns(trx, keep);
   await saveFired(trx, saved);
-  const dropped = firings.filter((f) => f.plan.dropped > 0).map((f) => ({ id: f.schedule.id, name: f.schedule.name, count: f.plan.dropped }));
+  const dropped = firings.flatMap((f) => (f.plan && f.plan.dropped > 0 ? [{ id: f.schedule.id, name: f.schedule.name, count: f.plan.dropped }] : []));
   return { schedules: due, runs, cancelled: cancelledMoves.runs, eventIds: cancelledMoves.eventIds, dropped };
 }
 

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunState } from '../db/schema';
 import { encodeGlobalID } from '../graphql/ids';
+import { LOOKAHEAD_MS } from '../jobs/scheduler';
 import { executing, startTestServer, type TestServer } from './support/server';
 
 const CREATE = `mutation($input: CreateScheduleInput!) { createSchedule(input: $input) {
@@ -88,6 +89,11 @@ describe('schedules firing', () => {
    * Pauses a schedule and waits until none of its runs is going: no-op runs end by themselves in a
    * moment; with `cancel`, whatever is still going (sleeping scripts, a queue) is cancelled first.
    */
+  /** Runs that have started: runs are queued up to a few seconds ahead of their moment. */
+  async function started(scheduleId: string): Promise<RunRow[]> {
+    return (await runsOf(scheduleId)).filter((r) => r.started_at !== null);
+  }
+
   async function stop(s: { id: string; uuid: string }, cancel = false) {
     await pause(s.id);
     if (cancel) for (const run of (await runsOf(s.uuid)).filter((r) => ACTIVE.includes(r.state))) await gql(CANCEL, { id: run.id });
@@ -141,7 +147,7 @@ describe('schedules firing', () => {
 
   it('fires an interval on its own rhythm, from one interval after saving', { timeout: 60_000 }, async () => {
     const s = await schedule('noop', { kind: 'INTERVAL', intervalSeconds: 1 });
-    await waitFor('three runs', async () => (await runsOf(s.uuid)).length >= 3);
+    await waitFor('three runs', async () => (await started(s.uuid)).length >= 3);
     await stop(s);
     const moments = (await runsOf(s.uuid)).map((r) => ms(r.scheduled_for));
     // Not whole seconds: the first moment is the one saved, each next one a second later.
@@ -163,7 +169,7 @@ describe('schedules firing', () => {
   it('stops firing while paused, and resumes from now without catching up the paused time', { timeout: 60_000 }, async () => {
     // Policy ALL with a long window: were the paused seconds "missed", resuming would fire them.
     const s = await schedule('noop', { kind: 'CRON', cron: '*/1 * * * * *' }, { missedPolicy: 'ALL', missedWindowSeconds: 3600 });
-    await waitFor('two runs', async () => (await runsOf(s.uuid)).length >= 2);
+    await waitFor('two runs', async () => (await started(s.uuid)).length >= 2);
     await pause(s.id);
     const atPause = (await runsOf(s.uuid)).length;
     await sleep(3_000);
@@ -173,7 +179,7 @@ describe('schedules firing', () => {
     const resumedAt = Date.now();
     const resumed = (await gql(RESUME, { id: s.id })).resumeSchedule;
     expect(new Date(resumed.data.nextRunAt).getTime()).toBeGreaterThan(resumedAt);
-    await waitFor('two runs after resuming', async () => (await runsOf(s.uuid)).length >= atPause + 2);
+    await waitFor('two runs after resuming', async () => (await started(s.uuid)).length >= atPause + 2);
     await stop(s);
 
     const runs = await runsOf(s.uuid);
@@ -185,12 +191,12 @@ describe('schedules firing', () => {
 
   it('reschedules when its cron is edited: the new cadence starts, the old one stops', { timeout: 60_000 }, async () => {
     const s = await schedule('noop', { kind: 'CRON', cron: '*/1 * * * * *' });
-    await waitFor('two runs', async () => (await runsOf(s.uuid)).length >= 2);
+    await waitFor('two runs', async () => (await started(s.uuid)).length >= 2);
     const updated = (await gql(UPDATE, { input: { id: s.id, when: { kind: 'CRON', cron: '*/3 * * * * *' } } })).updateSchedule;
     const editedAt = Date.now();
     const next = new Date(updated.data.nextRunAt).getTime();
     expect(next % 3_000, 'the next run is on the new cadence').toBe(0);
-    await waitFor('two runs on the new cadence', async () => (await runsOf(s.uuid)).filter((r) => ms(r.scheduled_for) >= next).length >= 2);
+    await waitFor('two runs on the new cadence', async () => (await started(s.uuid)).filter((r) => ms(r.scheduled_for) >= next).length >= 2);
     await stop(s);
 
     const later = (await runsOf(s.uuid)).map((r) => ms(r.scheduled_for)).filter((at) => at >= editedAt);
@@ -322,15 +328,18 @@ describe('schedules firing', () => {
 
   it('a second firing of one occurrence is a no-op: an occurrence already recorded starts no run', { timeout: 60_000 }, async () => {
     const s = await schedule('noop', { kind: 'CRON', cron: '*/1 * * * * *' });
-    await waitFor('the first run', async () => (await runsOf(s.uuid)).length >= 1);
-    // Record a moment 3 s ahead as if another instance had fired it.
-    const moment = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3_000);
+    await waitFor('the first run', async () => (await started(s.uuid)).length >= 1);
+    // Record a moment beyond the scheduler's lookahead, as if another instance had fired it.
+    const moment = new Date(Math.ceil(Date.now() / 1000) * 1000 + LOOKAHEAD_MS + 2_000);
     const recorded = await server.app.db
       .insertInto('schedule_occurrences')
       .values({ schedule_id: s.uuid, scheduled_for: moment })
       .returning('id')
       .executeTakeFirstOrThrow();
-    await waitFor('runs past the recorded moment', async () => (await runsOf(s.uuid)).some((r) => ms(r.scheduled_for) >= moment.getTime() + 2_000));
+    // Succeeded, not just queued: runs are queued ahead of their moment, and pausing withdraws those.
+    await waitFor('runs past the recorded moment', async () =>
+      (await runsOf(s.uuid)).some((r) => r.state === 'succeeded' && ms(r.scheduled_for) >= moment.getTime() + 2_000),
+    );
     await stop(s);
 
     const runs = await runsOf(s.uuid);

@@ -94,7 +94,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   // statement after it sees what the previous claim committed. A function so that it is one
   // round trip and its plan is made once per connection (planning the query alone took ~5 ms).
   await sql`
-    create function runboard_claim_runs(p_hosts uuid[], p_instance uuid, p_limit int)
+    create function runboard_claim_runs(p_hosts uuid[], p_instance uuid, p_limit int, p_ahead_ms int default 0)
     returns setof runs
     language plpgsql
     set plan_cache_mode = force_generic_plan
@@ -121,7 +121,13 @@ export async function up(db: Kysely<any>): Promise<void> {
         left join schedule_host_busy schb on schb.schedule_id = r.schedule_id and schb.host_id = r.host_id
         where r.state = 'queued'
           and r.host_id = any(p_hosts)
-          and (r.not_before is null or r.not_before <= now())
+          and (case when p_ahead_ms > 0
+                 -- Ahead: runs whose moment is near, of scripts without limits (a limit must be
+                 -- judged when the run starts, not before).
+                 then r.not_before > now() and r.not_before <= now() + p_ahead_ms * interval '1 millisecond'
+                      and s.max_concurrent is null and s.max_concurrent_per_host is null
+                      and sc.overlap_policy is distinct from 'queue'
+                 else r.not_before is null or r.not_before <= now() end)
           and (s.max_concurrent is null or coalesce(sb.n, 0) < s.max_concurrent)
           and (s.max_concurrent_per_host is null or coalesce(shb.n, 0) < s.max_concurrent_per_host)
           and (sc.overlap_policy is distinct from 'queue' or coalesce(schb.n, 0) = 0)
@@ -196,7 +202,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`drop function runboard_claim_runs(uuid[], uuid, int)`.execute(db);
+  await sql`drop function runboard_claim_runs(uuid[], uuid, int, int)`.execute(db);
   await sql`drop function runboard_execution_input(uuid[], uuid[])`.execute(db);
   await db.schema.dropIndex('schedules_due_idx').execute();
   await db.schema.alterTable('schedules').dropColumn('round_robin_next').execute();
