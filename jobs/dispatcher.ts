@@ -53,8 +53,6 @@ const MAX_CLAIM = 500;
 const AHEAD_MS = 5_000;
 /** Runs claimed ahead per statement. */
 const MAX_AHEAD_CLAIM = 2_000;
-/** How often the dispatcher looks for runs due soon. */
-const AHEAD_EVERY_MS = 200;
 /** At most this many runs wait, claimed, for their moment. */
 const MAX_WAITING = 20_000;
 
@@ -100,7 +98,6 @@ export class Dispatcher {
   /** Runs claimed ahead of their moment, plans ready, earliest first. */
   #waiting: Waiting[] = [];
   #waitTimer: NodeJS.Timeout | undefined;
-  #aheadAt = 0;
   #aheadWanted = false;
   #aheadRunning = false;
   #timer: NodeJS.Timeout | undefined;
@@ -124,7 +121,12 @@ export class Dispatcher {
   }
 
   start(): void {
-    this.#timer = setInterval(() => this.wake(), POLL_MS);
+    // Runs due soon are looked for on this poll and when this instance's scheduler queues some
+    // (wakeAhead) — not on every pass, where the extra claim would slow a busy queue down.
+    this.#timer = setInterval(() => {
+      this.wake();
+      this.#lookAhead();
+    }, POLL_MS);
     this.#timer.unref();
     this.wake();
   }
@@ -197,14 +199,11 @@ export class Dispatcher {
       }
       if (claimed.length < limit && !this.#again) break;
     }
-    // Runs due soon, at most a few times a second, on the side: starting due runs never waits for it.
-    if (Date.now() - this.#aheadAt >= AHEAD_EVERY_MS) this.#lookAhead();
   }
 
   #lookAhead(): void {
     if (!this.#stopping && !this.#aheadRunning) {
       this.#aheadWanted = false;
-      this.#aheadAt = Date.now();
       this.#aheadRunning = true;
       this.#claimAhead()
         .catch((error: unknown) => this.#deps.log.error({ err: error }, 'could not claim runs due soon; the next pass tries again'))
