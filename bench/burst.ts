@@ -80,6 +80,9 @@ interface RunboardBurst {
   offInstant: number;
   states: Record<string, number>;
   concurrency: number;
+  /** When the last run was queued and claimed, in ms from the due instant (negative: before it). */
+  lastQueuedMs: number | null;
+  lastClaimedMs: number | null;
 }
 
 async function runboardBurst(databaseUrl: string, schedules: number, capMs: number): Promise<RunboardBurst> {
@@ -103,6 +106,12 @@ async function runboardBurst(databaseUrl: string, schedules: number, capMs: numb
     `.execute(rb.db);
     const offInstant = await count(rb, sql<{ n: number }>`select count(*)::int as n from runs where schedule_id is not null and scheduled_for is distinct from ${dueAt}`);
     const states = await rb.db.selectFrom('runs').select(['state', sql<number>`count(*)::int`.as('n')]).groupBy('state').execute();
+    // Where the time went: when the last run was queued (fired) and claimed, from the due instant.
+    const phases = await sql<{ queued: number | null; claimed: number | null }>`
+      select extract(epoch from max(created_at) - ${dueAt}::timestamptz)::float8 * 1000 as queued,
+             extract(epoch from max(dispatched_at) - ${dueAt}::timestamptz)::float8 * 1000 as claimed
+      from runs where schedule_id is not null
+    `.execute(rb.db);
     const { missing, repeated, runs } = perSchedule.rows[0] ?? { missing: schedules, repeated: 0, runs: 0 };
     const started = lateness.rows.length;
     return {
@@ -112,6 +121,8 @@ async function runboardBurst(databaseUrl: string, schedules: number, capMs: numb
       offInstant,
       states: Object.fromEntries(states.map((s) => [s.state, s.n])),
       concurrency: rb.maxParallelRuns,
+      lastQueuedMs: phases.rows[0]?.queued ?? null,
+      lastClaimedMs: phases.rows[0]?.claimed ?? null,
     };
   } finally {
     await rb.stop();
@@ -155,7 +166,9 @@ export async function burstBench(options: BurstOptions): Promise<Record<string, 
   ];
   console.log('\nOccurrences due in the same second: started, started twice, and lateness after the due instant (ms):\n');
   printResults([{ title: 'started', decimals: 0 }, { title: 'twice', decimals: 0 }, { title: 'p50' }, { title: 'p95' }, { title: 'p99' }, { title: 'max' }], rows);
+  const fromDue = (ms: number | null) => (ms === null ? '–' : `${Math.abs(Math.round(ms))} ms ${ms < 0 ? 'before' : 'after'} the instant`);
   console.log(`\nRunboard's runs by state: ${JSON.stringify(runboard.states)}. Load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after.`);
+  console.log(`Runboard fired ahead: the last run was queued ${fromDue(runboard.lastQueuedMs)} and claimed ${fromDue(runboard.lastClaimedMs)}.`);
 
   const figures = (f: BurstFigures, s: Summary) => ({ occurrences: f.occurrences, started: f.started, duplicates: f.duplicates, capped: f.capped, lateness: s, ...(f.error && { error: f.error }) });
   return {
@@ -165,7 +178,15 @@ export async function burstBench(options: BurstOptions): Promise<Record<string, 
     loadAverage: [loadBefore, loadAfter].map((l) => Math.round(l * 100) / 100),
     target: { latenessP99Ms: TARGET_P99_MS, runsPerSchedule: 1 },
     pass: allPass(rows),
-    runboard: { ...figures(runboard.figures, summaries.runboard), missing: runboard.missing, repeated: runboard.repeated, offInstant: runboard.offInstant, states: runboard.states },
+    runboard: {
+      ...figures(runboard.figures, summaries.runboard),
+      missing: runboard.missing,
+      repeated: runboard.repeated,
+      offInstant: runboard.offInstant,
+      states: runboard.states,
+      lastQueuedMs: runboard.lastQueuedMs === null ? null : Math.round(runboard.lastQueuedMs),
+      lastClaimedMs: runboard.lastClaimedMs === null ? null : Math.round(runboard.lastClaimedMs),
+    },
     peers: { graphileWorker: { ...figures(graphile, summaries.graphile), concurrency }, agendaTuned: figures(agenda, summaries.agenda) },
   };
 }

@@ -26,11 +26,6 @@ export interface ClaimOptions {
   hostIds: readonly string[];
   instanceId: string;
   limit: number;
-  /**
-   * Claim ahead instead: only runs whose `not_before` is within this many milliseconds (and of
-   * scripts without limits), for the dispatcher to start at their moment.
-   */
-  aheadMs?: number;
 }
 
 /**
@@ -40,8 +35,21 @@ export interface ClaimOptions {
 export async function claimRuns(db: Db, options: ClaimOptions): Promise<Run[]> {
   if (options.hostIds.length === 0 || options.limit < 1) return [];
   const { rows } = await sql<Selectable<RunsTable>>`
-    select * from runboard_claim_runs(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int, ${options.aheadMs ?? 0}::int)`.execute(db);
+    select * from runboard_claim_runs(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int)`.execute(db);
   return rows.sort((a, b) => Number(a.queue_position) - Number(b.queue_position)).map(toRun);
+}
+
+/**
+ * Claims up to `limit` runs whose moment (`not_before`) is within `aheadMs` — runs a schedule
+ * fired ahead — for the dispatcher to start at their moment, earliest first. Only runs of scripts
+ * without limits (a limit is judged when a run starts, not before); other instances' claims skip
+ * the rows this one is taking (`runboard_claim_runs_ahead`, migration 20261204T0001).
+ */
+export async function claimRunsAhead(db: Db, options: ClaimOptions & { aheadMs: number }): Promise<Run[]> {
+  if (options.hostIds.length === 0 || options.limit < 1) return [];
+  const { rows } = await sql<Selectable<RunsTable>>`
+    select * from runboard_claim_runs_ahead(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int, ${options.aheadMs}::int)`.execute(db);
+  return rows.map(toRun);
 }
 
 /** One run's move in a batch. */

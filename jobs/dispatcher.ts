@@ -16,7 +16,7 @@ import { retryOf } from '../core/run-retry';
 import type { SecretBox } from '../core/secrets';
 import type { ExecutionConfig } from '../core/config';
 import type { Db } from '../db/database';
-import { claimRuns, moveRuns, type RunMove } from '../db/run-queue.repository';
+import { claimRuns, claimRunsAhead, moveRuns, type RunMove } from '../db/run-queue.repository';
 import { insertRuns, type Run } from '../db/run.repository';
 import type { RunState } from '../db/schema';
 import { findScriptsByIds, type Script } from '../db/script.repository';
@@ -218,7 +218,7 @@ export class Dispatcher {
   async #claimAhead(): Promise<void> {
     while (!this.#stopping && this.#waiting.length < MAX_WAITING) {
       const limit = Math.min(MAX_AHEAD_CLAIM, MAX_WAITING - this.#waiting.length);
-      const claimed = await claimRuns(this.#deps.db, {
+      const claimed = await claimRunsAhead(this.#deps.db, {
         hostIds: [...this.#deps.executors.keys()],
         instanceId: this.#deps.instanceId,
         limit,
@@ -258,7 +258,8 @@ export class Dispatcher {
     clearTimeout(this.#waitTimer);
     const next = this.#waiting[0];
     if (!next || this.#stopping) return;
-    this.#waitTimer = setTimeout(() => this.wake(), Math.max(0, next.at - Date.now()));
+    // Straight to the waiting runs: a pass of the pump may be busy claiming, and must not hold them up.
+    this.#waitTimer = setTimeout(() => this.#startDue(), Math.max(0, next.at - Date.now()));
     this.#waitTimer.unref();
   }
 

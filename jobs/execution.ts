@@ -69,7 +69,7 @@ export interface ExecuteOptions {
   killGraceMs?: number;
   /** Output kept per run; the rest dropped after a marker (default 16 MiB). */
   outputCapBytes?: number;
-  /** Flush period and size (defaults 50 ms and 64 KiB). */
+  /** Flush period and size (defaults 25 ms and 64 KiB). */
   flushMs?: number;
   flushBytes?: number;
 }

@@ -30,7 +30,7 @@ export interface CaptureOptions {
   secrets: readonly string[];
   /** Output kept per run, in UTF-8 bytes after masking (default 16 MiB). */
   capBytes?: number;
-  /** Longest wait between the first unflushed byte and its write (default 50 ms). */
+  /** Longest wait between the first unflushed byte and its write (default 25 ms, as RUNBOARD_OUTPUT_FLUSH). */
   flushMs?: number;
   /** Pending bytes that trigger a write at once, and the most one write carries (default 64 KiB). */
   flushBytes?: number;
@@ -137,7 +137,7 @@ export class OutputCapture {
     this.#sink = options.sink;
     this.#masker = new SecretMasker(options.secrets);
     this.#capBytes = options.capBytes ?? 16 * MIB;
-    this.#flushMs = options.flushMs ?? 50;
+    this.#flushMs = options.flushMs ?? 25;
     this.#flushBytes = Math.max(1, options.flushBytes ?? 64 * 1024);
     this.#highWater = 4 * this.#flushBytes;
   }
