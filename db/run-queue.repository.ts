@@ -49,7 +49,8 @@ export async function claimRunsAhead(db: Db, options: ClaimOptions & { aheadMs: 
   if (options.hostIds.length === 0 || options.limit < 1) return [];
   const { rows } = await sql<Selectable<RunsTable>>`
     select * from runboard_claim_runs_ahead(${sql.val([...options.hostIds])}::uuid[], ${options.instanceId}::uuid, ${options.limit}::int, ${options.aheadMs}::int)`.execute(db);
-  return rows.map(toRun);
+  const moment = (row: Selectable<RunsTable>) => row.not_before?.getTime() ?? 0;
+  return rows.sort((a, b) => moment(a) - moment(b) || Number(a.queue_position) - Number(b.queue_position)).map(toRun);
 }
 
 /** One run's move in a batch. */
