@@ -427,7 +427,7 @@ export async function updateReportedRun(deps: ChangeDeps, input: UpdateReportedR
   });
 }
 
-// For the executor: output and state moves (not audited: Runboard itself does them)
+// For the executor: output (not audited: Runboard itself writes it). Its state moves are batched: db/run-queue.repository.ts
 
 export interface RunDeps {
   db: Db;
@@ -448,18 +448,4 @@ export async function appendOutput(deps: RunDeps, runId: string, chunks: readonl
   });
   for (const chunk of appended) deps.notify.runOutput(chunk);
   return appended;
-}
-
-/**
- * Moves a run to `to` from any state that may precede it, stamping started/finished times, and
- * tells subscribers. Undefined when the run was not in such a state (someone else moved it).
- */
-export async function moveRun(deps: RunDeps, runId: string, to: RunState, patch: RunPatch = {}): Promise<Run | undefined> {
-  const stamps: RunPatch = {
-    ...(to === 'running' && { startedAt: 'now' as const }),
-    ...(isTerminal(to) && { finishedAt: 'now' as const }),
-  };
-  const run = await transitionRun(deps.db, runId, statesBefore(to), to, { ...stamps, ...patch });
-  if (run) deps.notify.runUpdated(run);
-  return run;
 }

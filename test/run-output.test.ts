@@ -7,7 +7,10 @@
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../core/errors';
-import { appendOutput, moveRun, type RunDeps } from '../core/run.service';
+import { appendOutput, type RunDeps } from '../core/run.service';
+import { statesBefore } from '../core/run-state';
+import { moveRuns } from '../db/run-queue.repository';
+import type { RunState } from '../db/schema';
 import type { OutputChunk } from '../db/run-output.repository';
 import { encodeGlobalID } from '../graphql/ids';
 import { followOutput, runNotifier } from '../graphql/run-output';
@@ -51,11 +54,18 @@ describe('run output', () => {
     await server?.close();
   });
 
+  /** Moves a run the way the dispatcher does (a conditional move, then subscribers told); undefined when it may not. */
+  async function moveRun(id: string, to: RunState, exitCode?: number) {
+    const { runs } = await moveRuns(server.app.db, [{ id, to, from: statesBefore(to), exitCode }]);
+    for (const run of runs) deps.notify.runUpdated(run);
+    return runs[0];
+  }
+
   /** A running run (queued → dispatched → running, the way the executor moves it). */
   async function runningRun(name = 'job'): Promise<string> {
     const row = await server.app.db.insertInto('runs').values({ script_name: name, host_name: 'local', trigger: 'manual' }).returning('id').executeTakeFirstOrThrow();
-    await moveRun(deps, row.id, 'dispatched');
-    expect(await moveRun(deps, row.id, 'running')).toMatchObject({ state: 'running', startedAt: expect.any(Date) });
+    await moveRun(row.id, 'dispatched');
+    expect(await moveRun(row.id, 'running')).toMatchObject({ state: 'running', startedAt: expect.any(Date) });
     return row.id;
   }
 
@@ -134,7 +144,7 @@ describe('run output', () => {
   it('closes the output of a finished run, and knows no missing run', async () => {
     const id = await runningRun('closing');
     await appendOutput(deps, id, lines(0, 1));
-    await moveRun(deps, id, 'succeeded', { exitCode: 0 });
+    await moveRun(id, 'succeeded', 0);
     await expect(appendOutput(deps, id, lines(1, 1))).rejects.toThrow(
       new ConflictError('The run of "closing" on "local" has finished (succeeded); its output is closed.'),
     );
@@ -142,7 +152,7 @@ describe('run output', () => {
     const stored = await server.app.db.selectFrom('run_output').select('seq').where('run_id', '=', id).execute();
     expect(stored).toEqual([{ seq: 1 }]);
     // A move that is not allowed from where the run is does nothing.
-    expect(await moveRun(deps, id, 'running')).toBeUndefined();
+    expect(await moveRun(id, 'running')).toBeUndefined();
   });
 
   it('replays stored output, follows live output, and ends after the last chunk once the run finishes', async () => {
@@ -155,7 +165,7 @@ describe('run output', () => {
     await until('live chunks', () => followed.chunks.length === 5);
     expect(followed.ended()).toBe(false);
     await appendOutput(deps, id, lines(5, 2));
-    await moveRun(deps, id, 'failed', { exitCode: 1 });
+    await moveRun(id, 'failed', 1);
     await followed.done;
     expect(followed.errors()).toBeUndefined();
     expect(followed.ended()).toBe(true);
@@ -166,7 +176,7 @@ describe('run output', () => {
   it('replays from the middle, and ends at once for a finished run', async () => {
     const id = await runningRun();
     const stored = await appendOutput(deps, id, lines(0, 6));
-    await moveRun(deps, id, 'succeeded');
+    await moveRun(id, 'succeeded');
     const third = stored[2]!;
     const followed = follow(id, third.offset + 1);
     await followed.done;
@@ -183,7 +193,7 @@ describe('run output', () => {
     await until('the first replayed chunk', () => followed.chunks.length > 0);
     const replayedWhenAppending = followed.chunks.length;
     for (let i = 0; i < 100; i++) await appendOutput(deps, id, lines(2000 + i, 1));
-    await moveRun(deps, id, 'succeeded');
+    await moveRun(id, 'succeeded');
     await followed.done;
     expect(replayedWhenAppending).toBeLessThan(2000);
     expect(followed.ended()).toBe(true);
@@ -200,7 +210,7 @@ describe('run output', () => {
       const first = follower.next();
       const appending = (async () => {
         for (let i = 0; i < 20; i++) await appendOutput(deps, id, lines(50 + i, round % 2 ? 1 : 2));
-        await moveRun(deps, id, 'succeeded');
+        await moveRun(id, 'succeeded');
       })();
       for (let next = await first; !next.done; next = await follower.next()) received.push(next.value as OutputChunk);
       await appending;
@@ -240,7 +250,7 @@ describe('run output', () => {
     await until('the chunk appended during the replay', () => received.length === 4, 5000);
     expect(injected).toBe(true);
     expectWhole(received, 4);
-    await moveRun(deps, id, 'succeeded');
+    await moveRun(id, 'succeeded');
     await reading;
     expect(received).toHaveLength(4);
   });
