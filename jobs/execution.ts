@@ -3,7 +3,7 @@
  *
  * - plan: everything a host needs to execute one run, prepared by the server (environment merged,
  *   secrets opened, attachments loaded). It is plain data, so it can later travel to an agent.
- * - sink: where output goes, in order. The executor batches output into chunks (every ~50 ms or
+ * - sink: where output goes, in order. The executor batches output into chunks (every ~25 ms or
  *   ~64 KiB), masks secret values, caps the total, and awaits the sink before sending more, so a
  *   slow database slows the script (its pipes fill) instead of growing memory.
  * - outcome: how the run ended, as the executor saw it.
