@@ -31,6 +31,8 @@ const MAX_HEADER_VALUE = 4096;
 const MAX_RECIPIENTS = 50;
 const MAX_ARGS = 100;
 const MAX_ARG = 4096;
+/** How long a test alert waits for the instance that recorded it before any instance's poll sends it. */
+const TEST_SEND_GRACE_MS = 5_000;
 const DEFAULT_PORTS: Record<EmailTls, number> = { none: 25, starttls: 587, tls: 465 };
 
 export interface WebhookInput {
@@ -293,6 +295,8 @@ export async function testChannel(deps: ChangeDeps, id: string): Promise<Deliver
         text: alertText(facts),
         payload: alertPayload(facts),
         silencedBy: null,
+        // The mutation sends it at once; the poll of any executing instance only if that fails to.
+        notBefore: new Date(Date.now() + TEST_SEND_GRACE_MS),
       },
     ]);
     record({

@@ -37,7 +37,10 @@ export interface Delivery {
 export type NewDelivery = Pick<
   Delivery,
   'ruleId' | 'ruleName' | 'channelId' | 'channelName' | 'eventId' | 'reminder' | 'kind' | 'subjectType' | 'subjectId' | 'subjectName' | 'text' | 'payload' | 'silencedBy'
->;
+> & {
+  /** Not sent by the poll before this (a test alert, sent at once by the instance that recorded it). */
+  notBefore?: Date;
+};
 
 function toDelivery(row: Selectable<AlertDeliveriesTable>): Delivery {
   return {
@@ -86,6 +89,7 @@ export async function insertDeliveries(db: Db, deliveries: readonly NewDelivery[
         payload: JSON.stringify(d.payload),
         state: d.silencedBy ? ('silenced' as const) : ('pending' as const),
         silenced_by: d.silencedBy,
+        ...(d.notBefore && { next_attempt_at: d.notBefore }),
       })),
     )
     .onConflict((oc) => oc.columns(['rule_id', 'event_id', 'channel_id', 'kind', 'reminder']).doNothing())
@@ -95,7 +99,7 @@ export async function insertDeliveries(db: Db, deliveries: readonly NewDelivery[
 }
 
 /**
- * Takes up to `limit` pending deliveries that are due (or only `ids`), counting an attempt and
+ * Takes up to `limit` pending deliveries that are due (or `ids`, due or not, if never tried), counting an attempt and
  * pushing their next attempt `leaseMs` away so no other instance takes them while they are
  * being sent; an instance that dies mid-send leaves them to be retried after the lease.
  */
@@ -108,8 +112,8 @@ export async function claimDueDeliveries(db: Db, options: { limit: number; lease
       updated_at = now()
     where d.id = any(array(
       select id from alert_deliveries
-      where state = 'pending' and next_attempt_at <= now()
-        ${options.ids ? sql`and id = any(${sql.val([...options.ids])}::uuid[])` : sql``}
+      where state = 'pending'
+        and ${options.ids ? sql`id = any(${sql.val([...options.ids])}::uuid[]) and attempts = 0` : sql`next_attempt_at <= now()`}
       order by next_attempt_at
       limit ${options.limit}
       for update skip locked))

@@ -90,7 +90,7 @@ describe('failure and recovery', () => {
 
 describe('checks', () => {
   it('alerts a late check, its going down and its coming up', async () => {
-    const check = await server.app.db.insertInto('checks').values({ name: 'nightly-export', grace_seconds: 60 } as never).returning(['id', 'name']).executeTakeFirstOrThrow();
+    const check = await server.app.db.insertInto('checks').values({ name: 'nightly-export', period_seconds: 3600, grace_seconds: 60 } as never).returning(['id', 'name']).executeTakeFirstOrThrow();
     await createRule(server, { name: 'nightly-export rule', subjectId: encodeGlobalID('Check', (check as { id: string }).id), onLate: true, channelIds: [channelId] });
     const subject = check as { id: string; name: string };
     await flipCheck(server, subject, 'late', 'up');

@@ -140,7 +140,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('last_error', 'text')
     .addColumn('next_attempt_at', 'timestamptz', now)
-    .addColumn('created_at', 'timestamptz', now)
+    // clock_timestamp, not now(): the deliveries one batch raises list in the order they were raised.
+    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`clock_timestamp()`))
     .addColumn('last_attempt_at', 'timestamptz')
     .addColumn('delivered_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', now)
