@@ -164,5 +164,5 @@ export async function listDeliveries(db: Db, filter: DeliveryFilter, args: PageA
   if (filter.eventId) query = query.where('event_id', '=', filter.eventId);
   if (filter.states?.length) query = query.where('state', 'in', filter.states);
   if (filter.kinds?.length) query = query.where('kind', 'in', filter.kinds);
-  return paginateAs(query, args, { expression: 'alert_deliveries.created_at', type: 'timestamptz', direction: 'desc', id: 'alert_deliveries.id' }, toDelivery);
+  return paginateAs(query, args, { expression: 'alert_deliveries.seq', type: 'bigint', direction: 'desc', id: 'alert_deliveries.id' }, toDelivery);
 }

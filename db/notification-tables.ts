@@ -102,6 +102,7 @@ export interface AlertDeliveriesTable {
   last_error: string | null;
   next_attempt_at: DefaultTimestamp;
   created_at: DefaultTimestamp;
+  seq: Generated<string>;
   last_attempt_at: NullableTimestamp;
   delivered_at: NullableTimestamp;
   updated_at: DefaultTimestamp;

@@ -80,7 +80,7 @@ builder.queryFields((t) => ({
   deliveries: t.connection(
     {
       type: DeliveryRef,
-      description: 'Alert deliveries, newest first.',
+      description: 'Alert deliveries, newest first (those raised together, in the order they were raised).',
       args: { filter: t.arg({ type: DeliveryFilterInput, description: 'Which deliveries; all when omitted.' }) },
       resolve: async (_root, args, ctx) => {
         const f = args.filter ?? {};

@@ -140,8 +140,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('last_error', 'text')
     .addColumn('next_attempt_at', 'timestamptz', now)
-    // clock_timestamp, not now(): the deliveries one batch raises list in the order they were raised.
-    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`clock_timestamp()`))
+    .addColumn('created_at', 'timestamptz', now)
+    // The list order: the deliveries one transaction raises share created_at, not their order.
+    .addColumn('seq', 'bigserial', (c) => c.notNull())
     .addColumn('last_attempt_at', 'timestamptz')
     .addColumn('delivered_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', now)
@@ -149,7 +150,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   // The guarantee against alerting an event twice, whichever instance evaluates it (one event may
   // raise two kinds for one rule: a recovery and a slow run).
   await db.schema.createIndex('alert_deliveries_once_key').unique().on('alert_deliveries').columns(['rule_id', 'event_id', 'channel_id', 'kind', 'reminder']).execute();
-  await db.schema.createIndex('alert_deliveries_created_idx').on('alert_deliveries').columns(['created_at desc', 'id desc']).execute();
+  await db.schema.createIndex('alert_deliveries_seq_idx').on('alert_deliveries').columns(['seq desc', 'id desc']).execute();
   await db.schema
     .createIndex('alert_deliveries_due_idx')
     .on('alert_deliveries')
