@@ -56,8 +56,7 @@ export async function lockCursor(trx: Db): Promise<Cursor | undefined> {
  * still running (nothing before it can appear any more).
  */
 export async function readEventsAfter(trx: Db, cursor: Cursor, limit: number): Promise<{ events: AlertableEvent[]; next: Cursor }> {
-  const horizon = await sql<{ xmin: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(trx);
-  const xmin = horizon.rows[0]!.xmin;
+  const xmin = await horizon(trx);
   const { rows } = await sql<{
     id: string;
     at: Date;
@@ -115,8 +114,22 @@ export async function readEventsAfter(trx: Db, cursor: Cursor, limit: number): P
   // A full batch may have more behind it in the same transactions: resume right after the last.
   const next = events.length === limit && last ? { txid: last.txid, seq: last.seq } : { txid: xmin, seq: '0' };
   // Never move backwards (xmin can be below the cursor when a batch ended in a newer transaction).
-  const behind = BigInt(next.txid) < BigInt(cursor.txid) || (next.txid === cursor.txid && BigInt(next.seq) < BigInt(cursor.seq));
-  return { events, next: behind ? cursor : next };
+  return { events, next: isAfter(next, cursor) ? next : cursor };
+}
+
+/**
+ * The oldest transaction still running: every event of an older one is committed (or never will
+ * be), so nothing can appear before it any more.
+ */
+export async function horizon(trx: Db): Promise<string> {
+  const { rows } = await sql<{ xmin: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(trx);
+  return rows[0]!.xmin;
+}
+
+/** Whether `next` is past `cursor`. */
+export function isAfter(next: Cursor, cursor: Cursor): boolean {
+  const [a, b] = [BigInt(next.txid), BigInt(cursor.txid)];
+  return a > b || (a === b && BigInt(next.seq) > BigInt(cursor.seq));
 }
 
 export async function saveCursor(trx: Db, cursor: Cursor): Promise<void> {
