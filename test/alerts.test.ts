@@ -7,7 +7,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannel, createRule, deliveries, finishRun, flipCheck, insertRun, insertScript, TEST_ALERTS, until, webhookReceiver } from './support/alerts';
-import { executing, startTestServer, type TestServer } from './support/server';
+import { embeddedOnly, executing, startTestServer, type TestServer } from './support/server';
+import { insertEvents } from '../db/event.repository';
 import { decodeId, encodeGlobalID } from '../graphql/ids';
 
 let server: TestServer;
@@ -85,6 +86,41 @@ describe('failure and recovery', () => {
     });
     expect(after).toBeDefined();
     expect((await deliveriesOf('flaky')).map((d) => d.kind)).toEqual(['FAILURE']);
+  });
+});
+
+describe('event order', () => {
+  // The embedded database serves one connection at a time: a transaction held open would stop
+  // everything else, so there is no concurrent commit to race with.
+  it.skipIf(embeddedOnly())('alerts an event whose transaction began first but committed last', async () => {
+    const early = await scriptWithRule('committed-late');
+    const later = await scriptWithRule('committed-first');
+    const runId = await insertRun(server.app.db, early.id, early.name, 'failed');
+    await server.app.db.transaction().execute(async (trx) => {
+      // Written (and stamped) now, committed only after the other event has been alerted.
+      await insertEvents(trx, [
+        {
+          action: 'run.finished',
+          actorKind: 'system',
+          actorId: null,
+          actorName: 'runboard',
+          objectType: 'Run',
+          objectId: runId,
+          objectName: early.name,
+          summary: 'late commit',
+          details: { state: 'failed', host: 'local', exitCode: 3 },
+          ip: null,
+        },
+      ]);
+      await finishRun(server, later, 'failed');
+      // Held back: the open transaction is older than the horizon the alerter reads up to.
+      await new Promise((resolve) => setTimeout(resolve, 5 * TEST_ALERTS.pollMs));
+      expect(await deliveriesOf('committed-first')).toEqual([]);
+    });
+    server.execution!.eventsAdded();
+    const [alert] = await waitForDeliveries('committed-late', 1);
+    expect(alert).toMatchObject({ kind: 'FAILURE', state: 'DELIVERED' });
+    expect((await waitForDeliveries('committed-first', 1))[0]!.kind).toBe('FAILURE');
   });
 });
 
