@@ -7,6 +7,7 @@ import { audited, diff, type ChangeDeps } from './audit';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from './errors';
 import { isUuid } from './ids';
 import { deleteRuleRow, insertRule, lockRule, updateRuleRow, type AlertRule, type AlertRuleConfig } from '../db/alert-rule.repository';
+import { subjectExists } from '../db/alerter.repository';
 import type { Db } from '../db/database';
 import { findChannelsByIds } from '../db/notification-channel.repository';
 import type { SubjectType } from '../db/notification-tables';
@@ -82,14 +83,9 @@ function resolveConfig(input: AlertRuleInput, base: AlertRuleConfig): AlertRuleC
   return config;
 }
 
-const SUBJECT_TABLES = { script: 'scripts', schedule: 'schedules', check: 'checks' } as const;
-
 async function checkReferences(trx: Db, config: AlertRuleConfig): Promise<void> {
   if (config.subjectType && config.subjectId) {
-    const found = isUuid(config.subjectId)
-      ? await trx.selectFrom(SUBJECT_TABLES[config.subjectType]).select('id').where('id', '=', config.subjectId).executeTakeFirst()
-      : undefined;
-    if (!found) throw new NotFoundError(`There is no ${config.subjectType} with id "${config.subjectId}" (the rule's subject).`);
+    if (!isUuid(config.subjectId) || !(await subjectExists(trx, config.subjectType, config.subjectId))) throw new NotFoundError(`There is no ${config.subjectType} with id "${config.subjectId}" (the rule's subject).`);
   }
   const channels = await findChannelsByIds(trx, config.channelIds.filter(isUuid));
   const missing = config.channelIds.find((id) => !channels.some((c) => c.id === id));

@@ -7,6 +7,8 @@
 import { audited, type ChangeDeps } from './audit';
 import { NotFoundError, ValidationError, type FieldProblem } from './errors';
 import { isUuid } from './ids';
+import { findRulesByIds } from '../db/alert-rule.repository';
+import { subjectExists } from '../db/alerter.repository';
 import type { Db } from '../db/database';
 import type { SilenceKind, SubjectType } from '../db/notification-tables';
 import { endSilenceRow, insertSilence, lockSilence, type Silence } from '../db/silence.repository';
@@ -26,7 +28,6 @@ export interface SilenceInput {
 }
 
 const LABEL: Record<SilenceKind, string> = { maintenance: 'maintenance window', snooze: 'snooze' };
-const SUBJECT_TABLES = { script: 'scripts', schedule: 'schedules', check: 'checks' } as const;
 
 function problems(kind: SilenceKind, input: SilenceInput, startsAt: Date): FieldProblem[] {
   const found: FieldProblem[] = [];
@@ -46,14 +47,11 @@ function problems(kind: SilenceKind, input: SilenceInput, startsAt: Date): Field
 
 async function checkReferences(trx: Db, input: SilenceInput): Promise<void> {
   if (input.ruleId != null) {
-    const rule = isUuid(input.ruleId) ? await trx.selectFrom('alert_rules').select('id').where('id', '=', input.ruleId).executeTakeFirst() : undefined;
+    const [rule] = isUuid(input.ruleId) ? await findRulesByIds(trx, [input.ruleId]) : [];
     if (!rule) throw new NotFoundError(`There is no alert rule with id "${input.ruleId}".`);
   }
   if (input.subjectType && input.subjectId != null) {
-    const found = isUuid(input.subjectId)
-      ? await trx.selectFrom(SUBJECT_TABLES[input.subjectType]).select('id').where('id', '=', input.subjectId).executeTakeFirst()
-      : undefined;
-    if (!found) throw new NotFoundError(`There is no ${input.subjectType} with id "${input.subjectId}".`);
+    if (!isUuid(input.subjectId) || !(await subjectExists(trx, input.subjectType, input.subjectId))) throw new NotFoundError(`There is no ${input.subjectType} with id "${input.subjectId}".`);
   }
 }
 

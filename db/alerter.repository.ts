@@ -251,6 +251,13 @@ export async function recentDurationP95(db: Db, scriptId: string, excludeRunId: 
   return row && Number(row.n) >= MIN_DURATION_SAMPLES ? row.p95 : null;
 }
 
+const SUBJECT_TABLES = { script: 'scripts', schedule: 'schedules', check: 'checks' } as const;
+
+/** Whether the script, schedule or check a rule or silence names exists. */
+export async function subjectExists(db: Db, type: SubjectType, id: string): Promise<boolean> {
+  return (await db.selectFrom(SUBJECT_TABLES[type]).select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}
+
 /** Names of the subjects alerts are about, by type. */
 export async function subjectNames(db: Db, subjects: readonly { type: SubjectType; id: string }[]): Promise<Map<string, string>> {
   const names = new Map<string, string>();

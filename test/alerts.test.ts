@@ -124,6 +124,37 @@ describe('event order', () => {
   });
 });
 
+describe('subjects', () => {
+  it('a schedule\'s rule alerts the runs it fired, not the script\'s other runs', async () => {
+    const scriptId = await insertScript(server.app.db, 'report-builder');
+    const schedule = await server.app.db
+      .insertInto('schedules')
+      .values({ name: 'hourly reports', script_id: scriptId, kind: 'interval', interval_seconds: 3600, enabled: false } as never)
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const scheduleId = (schedule as { id: string }).id;
+    await createRule(server, { name: 'hourly reports rule', subjectId: encodeGlobalID('Schedule', scheduleId), channelIds: [channelId] });
+    const script = { id: scriptId, name: 'report-builder' };
+    await finishRun(server, script, 'failed');
+    const fired = await finishRun(server, script, 'failed', 1, scheduleId);
+    const [alert] = await waitForDeliveries('hourly reports', 1);
+    expect(alert).toMatchObject({ kind: 'FAILURE', text: 'Runboard: schedule "hourly reports" failed on "local" (exit 3)', payload: { event: { id: fired.id }, subject: { type: 'schedule', id: scheduleId } } });
+    expect((await deliveries(server)).filter((d) => d.subjectName === 'report-builder')).toEqual([]);
+  });
+
+  it('answers bad rules with typed errors and writes nothing', async () => {
+    const CREATE = `mutation($input: CreateAlertRuleInput!) { createAlertRule(input: $input) { __typename ... on ValidationError { fields { path } } ... on Error { message } } }`;
+    const attempt = async (input: Record<string, unknown>) => (await server.gql(CREATE, { input }, { cookie: server.adminCookie })).data.createAlertRule;
+    const before = (await server.app.db.selectFrom('alert_rules').select('id').execute()).length;
+    expect(await attempt({ name: 'r', subjectId: encodeGlobalID('Script', '00000000-0000-4000-8000-000000000000') })).toMatchObject({ __typename: 'NotFoundError' });
+    expect(await attempt({ name: 'r', afterFailures: 0 })).toMatchObject({ __typename: 'ValidationError', fields: [{ path: ['input', 'afterFailures'] }] });
+    expect(await attempt({ name: 'r', subjectId: encodeGlobalID('Host', '00000000-0000-4000-8000-000000000000') })).toMatchObject({ __typename: 'ValidationError' });
+    expect(await attempt({ name: 'r', channelIds: [encodeGlobalID('NotificationChannel', '00000000-0000-4000-8000-000000000000')] })).toMatchObject({ __typename: 'NotFoundError' });
+    expect(await attempt({ name: 'r', onFailure: false, onRecovery: false })).toMatchObject({ __typename: 'ValidationError' });
+    expect((await server.app.db.selectFrom('alert_rules').select('id').execute()).length).toBe(before);
+  });
+});
+
 describe('checks', () => {
   it('alerts a late check, its going down and its coming up', async () => {
     const check = await server.app.db.insertInto('checks').values({ name: 'nightly-export', period_seconds: 3600, grace_seconds: 60 } as never).returning(['id', 'name']).executeTakeFirstOrThrow();

@@ -111,13 +111,14 @@ export async function insertScript(db: Db, name: string): Promise<string> {
 }
 
 /** A finished run of `scriptId` that took `seconds`, ending now. */
-export async function insertRun(db: Db, scriptId: string, scriptName: string, state: RunState, seconds = 1): Promise<string> {
+export async function insertRun(db: Db, scriptId: string, scriptName: string, state: RunState, seconds = 1, scheduleId: string | null = null): Promise<string> {
   const finished = new Date();
   const row = await db
     .insertInto('runs')
     .values({
       script_id: scriptId,
       script_name: scriptName,
+      schedule_id: scheduleId,
       host_name: 'local',
       state,
       trigger: 'manual',
@@ -139,8 +140,8 @@ function deps(server: TestServer) {
 }
 
 /** A run that finished, with the event the dispatcher writes for it. */
-export async function finishRun(server: TestServer, script: { id: string; name: string }, state: RunState, seconds = 1): Promise<AuditEvent> {
-  const runId = await insertRun(server.app.db, script.id, script.name, state, seconds);
+export async function finishRun(server: TestServer, script: { id: string; name: string }, state: RunState, seconds = 1, scheduleId: string | null = null): Promise<AuditEvent> {
+  const runId = await insertRun(server.app.db, script.id, script.name, state, seconds, scheduleId);
   return recordEvent(deps(server), {
     action: 'run.finished',
     objectType: 'Run',
