@@ -167,12 +167,16 @@ function toState(row: Selectable<AlertStatesTable>): AlertState {
 
 export const stateKey = (s: Pick<AlertState, 'ruleId' | 'subjectType' | 'subjectId'>) => `${s.ruleId}/${s.subjectType}/${s.subjectId}`;
 
+/** The states of these (rule, subject) pairs, locked for this transaction. */
 export async function findStates(trx: Db, keys: readonly Pick<AlertState, 'ruleId' | 'subjectType' | 'subjectId'>[]): Promise<AlertState[]> {
   if (keys.length === 0) return [];
   const rows = await trx
     .selectFrom('alert_states')
     .selectAll()
     .where((eb) => eb.or(keys.map((k) => eb.and([eb('rule_id', '=', k.ruleId), eb('subject_type', '=', k.subjectType), eb('subject_id', '=', k.subjectId)]))))
+    // Locked: a reminder being sent for one of them (another transaction) finishes first, and
+    // is then read as it left it instead of being overwritten.
+    .forUpdate()
     .execute();
   return rows.map(toState);
 }
