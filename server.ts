@@ -161,6 +161,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           secrets: app.secrets,
           log,
           config: config.execution,
+          alerts: config.alerts,
           notify: runNotifier(app.pubsub),
           onEvents: (ids) => ids.forEach((id) => app.pubsub.publish('eventAdded', { id, objectType: 'Run' })),
           scheduleFired: (id) => app.pubsub.publish('scheduleUpdated', { id, deleted: false }),
@@ -172,6 +173,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       const stopListening = [
         events.listen('runUpdated', (message) => execution.runUpdated(message)),
         events.listen('scheduleUpdated', () => execution.scheduleChanged()),
+        events.listen('eventAdded', () => execution.eventsAdded()),
       ];
       cleanups.push(async () => {
         for (const stop of stopListening) stop();

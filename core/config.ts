@@ -136,6 +136,19 @@ const envSchema = z.object({
   RUNBOARD_INSTANCE_TIMEOUT: duration('30s'),
   /** On shutdown, how long running runs may finish before they are stopped (and retried elsewhere). Default 10s. */
   RUNBOARD_SHUTDOWN_GRACE: duration('10s'),
+  /** How often the alerter looks for new events and due deliveries when nothing woke it. Default 1s. */
+  RUNBOARD_ALERT_POLL: duration('1s'),
+  /** Attempts to deliver an alert before it is recorded as failed. Default 5. */
+  RUNBOARD_ALERT_ATTEMPTS: z.coerce
+    .number({ error: () => 'write a whole number from 1 to 100' })
+    .int({ error: 'write a whole number from 1 to 100' })
+    .min(1, { error: 'write a whole number from 1 to 100' })
+    .max(100, { error: 'write a whole number from 1 to 100' })
+    .default(5),
+  /** Wait before the first retry of a failed delivery; each next wait doubles. Default 30s. */
+  RUNBOARD_ALERT_RETRY_DELAY: duration('30s'),
+  /** How long one delivery attempt may take (webhook answer, SMTP session, command run). Default 10s. */
+  RUNBOARD_ALERT_TIMEOUT: duration('10s'),
   /** development or production; `npm run dev` sets development. */
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
 });
@@ -160,6 +173,15 @@ export interface Config {
   console: boolean;
   dev: boolean;
   execution: ExecutionConfig;
+  alerts: AlertConfig;
+}
+
+/** How this instance evaluates and delivers alerts (see the README's "Alerts and notifications"). */
+export interface AlertConfig {
+  pollMs: number;
+  maxAttempts: number;
+  retryDelayMs: number;
+  timeoutMs: number;
 }
 
 /** How this instance executes runs (see the README's "Running scripts"). */
@@ -218,6 +240,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       killGraceMs: Math.round(e.RUNBOARD_KILL_GRACE * 1000),
       instanceTimeoutMs: Math.round(e.RUNBOARD_INSTANCE_TIMEOUT * 1000),
       shutdownGraceMs: Math.round(e.RUNBOARD_SHUTDOWN_GRACE * 1000),
+    },
+    alerts: {
+      pollMs: Math.round(e.RUNBOARD_ALERT_POLL * 1000),
+      maxAttempts: e.RUNBOARD_ALERT_ATTEMPTS,
+      retryDelayMs: Math.round(e.RUNBOARD_ALERT_RETRY_DELAY * 1000),
+      timeoutMs: Math.round(e.RUNBOARD_ALERT_TIMEOUT * 1000),
     },
   };
 }

@@ -23,7 +23,7 @@ export interface App {
   /** Seals secrets with that key (opening them is for the executor only). */
   secrets: SecretBox;
   /** This instance's execution, when it executes runs: mutations that queue runs wake it. */
-  execution?: { wake(): void };
+  execution?: { wake(): void; deliverNow?(deliveryId: string): Promise<void> };
 }
 
 export interface Context {

@@ -15,5 +15,10 @@ import './schedule';
 import './run';
 import './check';
 import './options';
+import './notification-channel';
+import './alert-rule';
+import './alert-delivery';
+import './maintenance-window';
+import './snooze';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -8,7 +8,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Agenda } from 'agenda';
-import type { ExecutionConfig } from '../core/config';
+import type { AlertConfig, ExecutionConfig } from '../core/config';
 import type { RunNotifier, RunUpdatedMessage } from '../core/run.service';
 import type { SecretBox } from '../core/secrets';
 import type { Db } from '../db/database';
@@ -17,6 +17,7 @@ import { resolveRunsOfGoneInstances } from '../db/run-queue.repository';
 import { findLocalHost } from '../db/run.repository';
 import type { RunState } from '../db/schema';
 import { startAgenda } from './agenda';
+import { Alerter } from './alerter';
 import { Dispatcher } from './dispatcher';
 import { executeLocally } from './local-executor';
 import { killOrphans } from './orphans';
@@ -32,6 +33,10 @@ export interface Execution {
   scheduleChanged(): void;
   onRunStarted(listener: (runId: string) => void): () => void;
   onRunFinished(listener: (runId: string, state: RunState) => void): () => void;
+  /** Events were written (anywhere): the alerter looks at them now. */
+  eventsAdded(): void;
+  /** Sends a pending delivery now (a test alert). */
+  deliverNow(deliveryId: string): Promise<void>;
   /** Resolves runs of instances that went silent (Agenda does this periodically). */
   recoverRuns(): Promise<void>;
   stop(): Promise<void>;
@@ -43,6 +48,7 @@ export interface ExecutionDeps {
   secrets: SecretBox;
   log: Logger;
   config: ExecutionConfig;
+  alerts: AlertConfig;
   notify: RunNotifier;
   onEvents: (ids: string[]) => void;
   scheduleFired: (scheduleId: string) => void;
@@ -109,8 +115,10 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     clearInterval(heartbeat);
     throw new Error(`Agenda could not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+  const alerter = new Alerter({ db, secrets: deps.secrets, log, config: deps.alerts });
   dispatcher.start();
   scheduler.start();
+  alerter.start();
   log.info({ instance: instance.id, maxParallelRuns: config.maxParallelRuns }, 'executing runs and firing schedules');
 
   const subscribe = <L>(set: Set<L>, listener: L) => {
@@ -123,6 +131,8 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     wake: () => dispatcher.wake(),
     runUpdated: (message) => dispatcher.onRunUpdated(message),
     scheduleChanged: () => scheduler.wake(),
+    eventsAdded: () => alerter.wake(),
+    deliverNow: (id) => alerter.deliverNow(id),
     onRunStarted: (listener) => subscribe(dispatcher.listeners.started, listener),
     onRunFinished: (listener) => subscribe(dispatcher.listeners.finished, listener),
     recoverRuns,
@@ -131,6 +141,9 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
         await scheduler.stop();
         await agenda?.stop(false);
         await dispatcher.stop(config.shutdownGraceMs);
+        // After the dispatcher, so how its last runs finished is alerted (or left to another instance).
+        alerter.wake();
+        await alerter.stop();
         clearInterval(heartbeat);
         await markStopped(db, instance.id);
       })()),

@@ -12,6 +12,7 @@ import { rules as check } from './rules/check.rules';
 import { rules as core } from './rules/core.rules';
 import { rules as group } from './rules/group.rules';
 import { rules as host } from './rules/host.rules';
+import { rules as notification } from './rules/notification.rules';
 import { rules as options } from './rules/options.rules';
 import type { Level, Rules } from './rules/rule';
 import { rules as run } from './rules/run.rules';
@@ -30,6 +31,7 @@ const RULES: Rules = {
   ...run,
   ...check,
   ...options,
+  ...notification,
 };
 
 function rootFields(): string[] {
