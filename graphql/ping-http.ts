@@ -87,7 +87,7 @@ export function readCappedBody(req: IncomingMessage, keep: number): Promise<stri
 
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
-  res.end(status === 200 ? text : `${text}\n`);
+  res.end(text);
 }
 
 /** A refused ping's message, naming `?rid` where the core names its run key. */

@@ -8,7 +8,7 @@
  * instance may sweep the same database and each flip happens once.
  *
  * It sleeps until the earliest deadline (at most a second, so changes on other instances are seen
- * promptly) and wakes early when a check changes here or anywhere.
+ * promptly) and looks again within 100 ms when a check changes here or anywhere.
  *
  * Contract with alerting (it reads the `events` table): every flip, whoever causes it (this
  * sweeper, a ping, an update), is one audit event written with the flip:
@@ -42,6 +42,12 @@ const MAX_BATCHES = 200;
 const MAX_SLEEP_MS = 1_000;
 /** When a deadline has passed but nothing moved (another instance is moving it), look again this soon. */
 const BUSY_RETRY_MS = 50;
+/**
+ * A change elsewhere makes the sweeper look again within this long, not at once: a stream of
+ * pings then costs at most ten passes a second, and a deadline a change brought nearer is still
+ * met well within a second.
+ */
+const CHANGE_DELAY_MS = 100;
 
 /** What the sweeper does with one check at `now`: its flip, or null when nothing changes. */
 export function sweepFlip(check: Check, now: Date): CheckFlip | null {
@@ -63,8 +69,12 @@ export function sweepFlip(check: Check, now: Date): CheckFlip | null {
 export class CheckSweeper {
   readonly #deps: CheckSweeperDeps;
   #timer: NodeJS.Timeout | undefined;
+  /** When the timer fires (Date.now()); undefined when none is set. */
+  #timerAt: number | undefined;
   #running = false;
   #again = false;
+  /** A check changed during the pass: look again within CHANGE_DELAY_MS after it. */
+  #changedDuringPass = false;
   #stopped = false;
   #pass: Promise<void> = Promise.resolve();
 
@@ -84,6 +94,7 @@ export class CheckSweeper {
       return;
     }
     clearTimeout(this.#timer);
+    this.#timerAt = undefined;
     this.#running = true;
     this.#pass = this.#run()
       .catch((error: unknown) => {
@@ -94,9 +105,25 @@ export class CheckSweeper {
         this.#running = false;
         if (this.#stopped) return;
         if (this.#again) return this.wake();
-        this.#timer = setTimeout(() => this.wake(), sleep);
-        this.#timer.unref();
+        this.#sleep(this.#changedDuringPass ? Math.min(sleep, CHANGE_DELAY_MS) : sleep);
       });
+  }
+
+  /** A check changed (here or on another instance): its deadlines may have moved nearer. */
+  changed(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#changedDuringPass = true;
+      return;
+    }
+    if (this.#timerAt === undefined || this.#timerAt > Date.now() + CHANGE_DELAY_MS) this.#sleep(CHANGE_DELAY_MS);
+  }
+
+  #sleep(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = Date.now() + ms;
+    this.#timer = setTimeout(() => this.wake(), ms);
+    this.#timer.unref();
   }
 
   async stop(): Promise<void> {
@@ -108,6 +135,7 @@ export class CheckSweeper {
   /** One pass: apply every flip due now, then answer how long to sleep. */
   async #run(): Promise<number> {
     this.#again = false;
+    this.#changedDuringPass = false;
     let moved = 0;
     for (let batch = 0; batch < MAX_BATCHES && !this.#stopped; batch++) {
       const { read, applied } = await this.sweepBatch();

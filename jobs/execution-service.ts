@@ -132,7 +132,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     wake: () => dispatcher.wake(),
     runUpdated: (message) => dispatcher.onRunUpdated(message),
     scheduleChanged: () => scheduler.wake(),
-    checkChanged: () => sweeper.wake(),
+    checkChanged: () => sweeper.changed(),
     onRunStarted: (listener) => subscribe(dispatcher.listeners.started, listener),
     onRunFinished: (listener) => subscribe(dispatcher.listeners.finished, listener),
     recoverRuns,
