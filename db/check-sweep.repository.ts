@@ -14,12 +14,14 @@ import type { CheckState, ChecksTable } from './schema';
  * without locks: several instances may read the same ones, and `applyFlips` lets one win.
  */
 export async function findSweepCandidates(db: Db, now: Date, limit: number): Promise<Check[]> {
+  // The rows by primary key (`= any(array(…))`): with `in (…)` the planner may hash-join a
+  // sequential scan of every check.
   const { rows } = await sql<Selectable<ChecksTable>>`
-    select c.* from checks c where c.id in (
+    select c.* from checks c where c.id = any(array(
       (select id from checks where state = 'up' and late_at <= ${now} order by late_at limit ${limit})
       union
       (select id from checks where state in ('new', 'up', 'late') and next_due_at <= ${now} order by next_due_at limit ${limit})
-    )`.execute(db);
+    ))`.execute(db);
   return rows.map(toCheck);
 }
 
