@@ -137,14 +137,18 @@ export class CheckSweeper {
     this.#again = false;
     this.#changedDuringPass = false;
     let moved = 0;
-    for (let batch = 0; batch < MAX_BATCHES && !this.#stopped; batch++) {
-      const { read, applied } = await this.sweepBatch();
-      moved += applied;
-      // A full read (either deadline's query may fill it) may have more behind it; one that moved
-      // nothing was lost to another instance.
-      if (read < BATCH || applied === 0) break;
+    // Idle, a pass is this one indexed read; the checks themselves are read only when one is due.
+    let next = await nextSweepAt(this.#deps.db);
+    if (next && next.getTime() <= Date.now()) {
+      for (let batch = 0; batch < MAX_BATCHES && !this.#stopped; batch++) {
+        const { read, applied } = await this.sweepBatch();
+        moved += applied;
+        // A full read (either deadline's query may fill it) may have more behind it; one that moved
+        // nothing was lost to another instance.
+        if (read < BATCH || applied === 0) break;
+      }
+      next = await nextSweepAt(this.#deps.db);
     }
-    const next = await nextSweepAt(this.#deps.db);
     if (!next) return MAX_SLEEP_MS;
     const wait = next.getTime() - Date.now();
     if (wait <= 0) return moved > 0 ? 0 : BUSY_RETRY_MS;

@@ -43,7 +43,8 @@ describe('ping URLs', () => {
 
   it('records a success for a plain GET with no credentials: 200 "OK", with source, address and user agent', async () => {
     const check = await create();
-    const answer = await hit(`/ping/${check.pingKey}`, { headers: { 'user-agent': 'cron-test/1.0' } });
+    // X-Forwarded-For is not believed without RUNBOARD_TRUST_PROXY.
+    const answer = await hit(`/ping/${check.pingKey}`, { headers: { 'user-agent': 'cron-test/1.0', 'x-forwarded-for': '203.0.113.9' } });
     expect(answer).toEqual({ status: 200, type: 'text/plain; charset=utf-8', text: 'OK' });
     const after = await read(check.id);
     expect(after).toMatchObject({ state: 'UP', lastPingKind: 'SUCCESS', lastSuccess: true });
@@ -51,6 +52,20 @@ describe('ping URLs', () => {
     expect(after.pings.edges[0].node.remoteAddr).toMatch(/127\.0\.0\.1$/);
     // The key is case-insensitive (it is a UUID), and a trailing slash is fine.
     expect((await hit(`/ping/${check.pingKey.toUpperCase()}/`)).text).toBe('OK');
+  });
+
+  it('records the address from X-Forwarded-For behind a trusted proxy (RUNBOARD_TRUST_PROXY)', async () => {
+    const proxied = await startTestServer({ trustProxy: true, pubsub: 'memory' });
+    try {
+      const result = await proxied.gql(CREATE, { input: { name: 'behind-proxy' } }, { cookie: proxied.adminCookie });
+      const check = result.data.createCheck.data;
+      const response = await fetch(`${proxied.url}/ping/${check.pingKey}/log`, { headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } });
+      expect(response.status).toBe(200);
+      const ping = (await proxied.gql(CHECK, { id: check.id }, { cookie: proxied.adminCookie })).data.node.pings.edges[0].node;
+      expect(ping).toMatchObject({ kind: 'LOG', remoteAddr: '203.0.113.9', source: 'http' });
+    } finally {
+      await proxied.close();
+    }
   });
 
   it('takes every form, by GET and by POST: start, fail, log and exit codes (0 is success)', async () => {
