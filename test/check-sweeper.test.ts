@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Check } from '../db/check.repository';
-import { sweepFlip } from '../jobs/check-sweeper';
+import { CheckSweeper, sweepFlip } from '../jobs/check-sweeper';
 import { createTestDatabase, executing, needsSharedDatabase, startTestServer, type TestServer } from './support/server';
 import { wsClient } from './support/ws';
 
@@ -181,6 +181,54 @@ describe('the check sweeper', () => {
     expect([await state(paused.id), await state(fresh.id), await state(down.id)]).toEqual(['PAUSED', 'NEW', 'DOWN']);
     expect((await flipsOf(server, down.id)).map((f) => f.action)).toEqual(['check.down']);
     expect(await flipsOf(server, fresh.id)).toEqual([]);
+  });
+});
+
+describe('CheckSweeper on its own (a server that does not execute, so nothing else sweeps)', () => {
+  let server: TestServer;
+  let seq = 0;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server?.close());
+
+  /** A check whose run started now with no grace: due at once. */
+  async function dueNow(): Promise<string> {
+    const created = await server.gql(CREATE, { input: { name: `own-${++seq}`, periodSeconds: 3600, graceSeconds: 0 } }, { cookie: server.adminCookie });
+    const id = created.data.createCheck.data.id;
+    const started = await server.gql(PING, { input: { checkId: id, kind: 'START' } }, { cookie: server.adminCookie });
+    expect(started.data.recordPing.data.check.state).toBe('NEW');
+    return id;
+  }
+
+  it('looks again soon after a change instead of sleeping out its second', async () => {
+    const flipped: string[] = [];
+    const sweeper = new CheckSweeper({ db: server.app.db, log: server.app.log, flipped: (flips) => flipped.push(...flips.map((f) => f.id)) });
+    try {
+      sweeper.start();
+      await sleep(150); // its first pass found nothing due: it sleeps a second
+      const id = await dueNow();
+      const changedAt = Date.now();
+      sweeper.changed();
+      await until('the sweeper to flip the check', async () => flipped.includes(uuidOf(id)), 5_000);
+      expect(Date.now() - changedAt).toBeLessThan(600);
+    } finally {
+      await sweeper.stop();
+    }
+  });
+
+  it('two sweepers reading the same checks at once flip each once, with one event each', async () => {
+    const ids = await Promise.all(Array.from({ length: 100 }, () => dueNow()));
+    const log = server.app.log;
+    const sweepers = [0, 1].map(() => new CheckSweeper({ db: server.app.db, log, flipped: () => undefined }));
+    const results = await Promise.all(sweepers.map((sweeper) => sweeper.sweepBatch()));
+    expect(results.map((r) => r.read)).toEqual([100, 100]);
+    expect(results[0]!.applied + results[1]!.applied).toBe(100);
+    const { rows } = await sql<{ n: number; checks: number }>`
+      select count(*)::int as n, count(distinct object_id)::int as checks from events
+      where action = 'check.down' and object_id = any(${ids.map(uuidOf)}::uuid[])`.execute(server.app.db);
+    expect(rows[0]).toEqual({ n: 100, checks: 100 });
+    expect((await sweepers[0]!.sweepBatch()).read).toBe(0);
   });
 });
 
