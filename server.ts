@@ -29,6 +29,8 @@ import { checkBodySize, checkCrossSite, clientIp, type Refusal } from './graphql
 import { openPubSub } from './graphql/pubsub';
 import { createGraphQLWebSocketServer } from './graphql/ws';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
+import { publishCheck } from './graphql/check';
+import { handlePing, isPingPath, redactPingPath } from './graphql/ping-http';
 import { runNotifier } from './graphql/run-output';
 import { startExecution, type Execution } from './jobs/execution-service';
 import packageJson from './package.json' with { type: 'json' };
@@ -165,6 +167,12 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           notify: runNotifier(app.pubsub),
           onEvents: (ids) => ids.forEach((id) => app.pubsub.publish('eventAdded', { id, objectType: 'Run' })),
           scheduleFired: (id) => app.pubsub.publish('scheduleUpdated', { id, deleted: false }),
+          checksFlipped: (flips) => {
+            for (const flip of flips) {
+              publishCheck({ app }, flip.id, 'STATE_CHANGED');
+              if (flip.eventId) app.pubsub.publish('eventAdded', { id: flip.eventId, objectType: 'Check' });
+            }
+          },
           version: packageJson.version,
         })
       : undefined;
@@ -174,6 +182,10 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
         events.listen('runUpdated', (message) => execution.runUpdated(message)),
         events.listen('scheduleUpdated', () => execution.scheduleChanged()),
         events.listen('eventAdded', () => execution.eventsAdded()),
+        // Its own flips (STATE_CHANGED) move no deadline: only other changes wake the sweeper.
+        events.listen('checkUpdated', (message) => {
+          if (message.kind !== 'STATE_CHANGED') execution.checkChanged();
+        }),
       ];
       cleanups.push(async () => {
         for (const stop of stopListening) stop();
@@ -209,9 +221,9 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       const pathname = (req.url ?? '/').split('?')[0] ?? '/';
       const began = performance.now();
       res.once('finish', () => {
-        // One line per request; the console's static files only at debug level.
+        // One line per request; the console's static files only at debug level; never a ping key.
         const level = pathname.startsWith('/_next/') ? 'debug' : 'info';
-        log[level]({ method: req.method, path: pathname, status: res.statusCode, ms: Math.round(performance.now() - began), ip: clientIp(req, config.trustProxy), requestId }, 'request');
+        log[level]({ method: req.method, path: isPingPath(pathname) ? redactPingPath(pathname) : pathname, status: res.statusCode, ms: Math.round(performance.now() - began), ip: clientIp(req, config.trustProxy), requestId }, 'request');
       });
       requestScope.run({ requestId }, () => {
         if (pathname === GRAPHQL_PATH) {
@@ -224,6 +236,11 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
               log.error({ err: error }, 'request failed');
               if (!res.headersSent) sendRefusal(res, { status: 500, message: `Something went wrong on our side; it has been logged with request id ${requestId}.` });
             });
+          return;
+        }
+        // The ping URLs: their key is the credential (graphql/ping-http.ts); no other guard applies.
+        if (isPingPath(pathname)) {
+          handlePing(app, req, res, requestId).catch((error: unknown) => log.error({ err: error }, 'ping request failed'));
           return;
         }
         if (handleNext) {

@@ -7,6 +7,7 @@
  *   npm run bench -- drain         [--runs 10000] [--cap 120]
  *   npm run bench -- burst         [--schedules 10000] [--cap 120]
  *   npm run bench -- live-output   [--rate 20000] [--seconds 10] [--subscribers 10] [--cap 120]
+ *   npm run bench -- checks        [--checks 10000] [--cap 120]
  *
  *   --database-url  default postgres://postgres@127.0.0.1:5432/runboard_bench_<name> (dropped and
  *                   created afresh; history keeps runboard_bench, reusable with --reuse)
@@ -33,6 +34,7 @@ type Flags = {
   rate?: string;
   seconds?: string;
   subscribers?: string;
+  checks?: string;
   cap?: string;
   reuse: boolean;
   'database-url'?: string;
@@ -74,6 +76,12 @@ const BENCHES: Record<string, (flags: Flags, databaseUrl: string) => Promise<Rec
       capSeconds: count(flags.cap, 'cap', 120),
       databaseUrl,
     }),
+  checks: async (flags, databaseUrl) =>
+    (await import('./checks')).checksBench({
+      checks: count(flags.checks, 'checks', 10_000),
+      capSeconds: count(flags.cap, 'cap', 120),
+      databaseUrl,
+    }),
 };
 
 function count(value: string | undefined, name: string, fallback: number): number {
@@ -105,6 +113,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' },
       seconds: { type: 'string' },
       subscribers: { type: 'string' },
+      checks: { type: 'string' },
       cap: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       'database-url': { type: 'string' },

@@ -76,6 +76,16 @@ export function dueAt(timing: CheckTiming, status: Pick<CheckStatus, 'state' | '
 }
 
 /**
+ * When a check in `status` goes late if nothing more arrives: its expected time (the due time less
+ * the grace period), while it is up and not in a run; null otherwise (new, late, down and paused
+ * checks, and runs in progress, never go late). The sweeper finds late checks by it.
+ */
+export function lateAt(timing: Pick<CheckTiming, 'graceSeconds'>, status: Pick<CheckStatus, 'state' | 'lastStartAt' | 'nextDueAt'>): Date | null {
+  if (status.state !== 'up' || status.lastStartAt || !status.nextDueAt) return null;
+  return new Date(status.nextDueAt.getTime() - timing.graceSeconds * 1000);
+}
+
+/**
  * What the state of `check` should be at `now` with no further ping: what the sweeper applies.
  * Paused stays paused, down stays down (only a successful ping brings a check back), anything
  * past its due time is down, a check past its expected time (and not in a run) is late, and a

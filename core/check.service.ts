@@ -1,7 +1,8 @@
 /**
  * Checks: configuring them (admins), pausing and resuming (operators), and recording their pings
  * (operators over GraphQL, anyone holding the ping key over the ping URL). Configuration changes
- * are audited; pings are not (there are far too many), they are kept in their own table.
+ * are audited; pings are not (there are far too many), they are kept in their own table — but the
+ * state flips they cause are (core/check-flip.ts).
  */
 import {
   deleteCheckRow,
@@ -17,7 +18,8 @@ import type { Db } from '../db/database';
 import { findStartTime, insertPing, type Ping } from '../db/ping.repository';
 import type { PingKind } from '../db/schema';
 import { audited, diff, type ChangeDeps } from './audit';
-import { applyPing, dueAt, stateAt } from './check-state';
+import { checkLabel as label, flipChange } from './check-flip';
+import { applyPing, dueAt, lateAt, stateAt } from './check-state';
 import { checkCron, checkTimezone } from './cron';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from './errors';
 import { isUuid } from './ids';
@@ -90,8 +92,6 @@ function summary(check: Check | CheckConfig): Record<string, unknown> {
   const { name, server, description, kind, periodSeconds, cron, timezone, graceSeconds } = check;
   return { name, server, description, kind, periodSeconds, cron, timezone, graceSeconds };
 }
-
-const label = (check: Pick<Check, 'name' | 'server'>) => (check.server ? `"${check.name}" on "${check.server}"` : `"${check.name}"`);
 
 /** Maps the (name, server) unique index to a ConflictError. */
 async function uniquely<T>(config: Pick<CheckConfig, 'name' | 'server'>, work: () => Promise<T>): Promise<T> {
@@ -198,7 +198,7 @@ export async function updateCheck(deps: ChangeDeps, input: UpdateCheckInput): Pr
       // New timing moves the due time, and with it maybe the state.
       const nextDueAt = dueAt(next, current);
       const state = stateAt({ ...current, ...next, nextDueAt }, new Date());
-      const check = (await updateCheckRow(trx, current.id, { ...next, nextDueAt, state }))!;
+      const check = (await updateCheckRow(trx, current.id, { ...next, nextDueAt, state, lateAt: lateAt(next, { ...current, nextDueAt, state }) }))!;
       const changes = diff(summary(current), summary(check));
       record({
         action: 'check.updated',
@@ -208,6 +208,9 @@ export async function updateCheck(deps: ChangeDeps, input: UpdateCheckInput): Pr
         summary: `Updated check ${label(check)}${Object.keys(changes.after).length ? `: ${Object.keys(changes.after).join(', ')}` : ' (no change)'}`,
         details: changes,
       });
+      // New timing can flip it at once (a shorter period makes it late): alerting hears of that too.
+      const flip = flipChange(check, current.state, check.state);
+      if (flip) record(flip);
       return check;
     }),
   );
@@ -240,7 +243,7 @@ export async function pauseCheck(deps: ChangeDeps, id: string): Promise<PauseRes
   return audited(deps, async (trx, record) => {
     const current = await existing(trx, id);
     if (current.state === 'paused') return { check: current, changed: false };
-    const check = (await updateCheckRow(trx, current.id, { state: 'paused', nextDueAt: null }))!;
+    const check = (await updateCheckRow(trx, current.id, { state: 'paused', nextDueAt: null, lateAt: null }))!;
     record({
       action: 'check.paused',
       objectType: 'Check',
@@ -259,7 +262,7 @@ export async function resumeCheck(deps: ChangeDeps, id: string): Promise<PauseRe
     const current = await existing(trx, id);
     if (current.state !== 'paused') return { check: current, changed: false };
     // A run started before or during the pause is forgotten: it would otherwise be due at once.
-    const check = (await updateCheckRow(trx, current.id, { state: 'new', nextDueAt: null, lastStartAt: null }))!;
+    const check = (await updateCheckRow(trx, current.id, { state: 'new', nextDueAt: null, lateAt: null, lastStartAt: null }))!;
     record({
       action: 'check.resumed',
       objectType: 'Check',
@@ -342,15 +345,17 @@ const clip = (value: string | null | undefined, max: number) => (value ? value.r
 
 /**
  * Records one ping and applies it to its check, in one transaction with the check locked (pings
- * to one check never interleave). Not audited. Returns the ping and the check after it.
+ * to one check never interleave). The ping itself is not audited (it is its own record), but a
+ * state flip it causes is (`check.up`, `check.down`: see core/check-flip.ts), in the same
+ * transaction. Returns the ping and the check after it.
  */
-export async function recordPing(deps: Pick<ChangeDeps, 'db'>, input: RecordPingInput): Promise<{ ping: Ping; check: Check }> {
+export async function recordPing(deps: ChangeDeps, input: RecordPingInput): Promise<{ ping: Ping; check: Check }> {
   const now = new Date();
   fail(pingProblems(input, now));
   const runKey = input.runKey || null;
   const receivedAt = input.at ?? now;
   const { body, truncated } = input.body ? capBody(input.body) : { body: null, truncated: false };
-  return deps.db.transaction().execute(async (trx) => {
+  return audited(deps, async (trx, record) => {
     const { checkId, pingKey } = input;
     const check = checkId
       ? isUuid(checkId) ? await lockCheck(trx, { id: checkId }) : undefined
@@ -374,7 +379,10 @@ export async function recordPing(deps: Pick<ChangeDeps, 'db'>, input: RecordPing
       userAgent: clip(input.userAgent, 1000),
       receivedAt,
     });
-    const updated = input.kind === 'log' ? check : (await updateCheckRow(trx, check.id, effect.status))!;
+    if (input.kind === 'log') return { ping, check };
+    const updated = (await updateCheckRow(trx, check.id, { ...effect.status, lateAt: lateAt(check, effect.status) }))!;
+    const flip = flipChange(updated, check.state, updated.state);
+    if (flip) record(flip);
     return { ping, check: updated };
   });
 }

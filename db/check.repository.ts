@@ -26,6 +26,8 @@ export interface Check {
   lastStartAt: Date | null;
   lastDurationMs: number | null;
   nextDueAt: Date | null;
+  /** When it goes late (its expected time), while it is up and not in a run; what the sweeper reads. */
+  lateAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -50,6 +52,7 @@ export function toCheck(row: Selectable<ChecksTable>): Check {
     lastStartAt: row.last_start_at,
     lastDurationMs: row.last_duration_ms,
     nextDueAt: row.next_due_at,
+    lateAt: row.late_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -111,7 +114,7 @@ export async function listChecks(db: Db, filter: CheckFilter, args: PageArgs, or
 export type CheckConfig = Pick<Check, 'name' | 'server' | 'description' | 'kind' | 'periodSeconds' | 'cron' | 'timezone' | 'graceSeconds'>;
 
 /** The fields of a check that pings, pausing and time change. */
-export type CheckStatusValues = Pick<Check, 'state' | 'lastPingAt' | 'lastPingKind' | 'lastSuccess' | 'lastStartAt' | 'lastDurationMs' | 'nextDueAt'>;
+export type CheckStatusValues = Pick<Check, 'state' | 'lastPingAt' | 'lastPingKind' | 'lastSuccess' | 'lastStartAt' | 'lastDurationMs' | 'nextDueAt' | 'lateAt'>;
 
 function configColumns(config: Partial<CheckConfig>) {
   return {
@@ -135,6 +138,7 @@ function statusColumns(status: Partial<CheckStatusValues>) {
     last_start_at: status.lastStartAt,
     last_duration_ms: status.lastDurationMs,
     next_due_at: status.nextDueAt,
+    late_at: status.lateAt,
   };
 }
 

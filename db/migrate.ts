@@ -11,6 +11,7 @@ import * as m20261123T0002 from './migrations/20261123T0002-domain';
 import * as m20261123T0003 from './migrations/20261123T0003-pubsub';
 import * as m20261123T0004 from './migrations/20261123T0004-execution';
 import * as m20261204T0001 from './migrations/20261204T0001-claims';
+import * as m20261204T0002 from './migrations/20261204T0002-check-sweep';
 import * as m20261204T0003 from './migrations/20261204T0003-notifications';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +20,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '20261123T0003-pubsub': m20261123T0003,
   '20261123T0004-execution': m20261123T0004,
   '20261204T0001-claims': m20261204T0001,
+  '20261204T0002-check-sweep': m20261204T0002,
   '20261204T0003-notifications': m20261204T0003,
 };
 

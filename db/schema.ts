@@ -225,6 +225,8 @@ export interface ChecksTable {
   last_start_at: NullableTimestamp;
   last_duration_ms: number | null;
   next_due_at: NullableTimestamp;
+  /** When it goes late: its expected time, while it is up and not in a run; null otherwise. */
+  late_at: NullableTimestamp;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }

@@ -1,15 +1,20 @@
-/** What a mutation hands a core service: the database, the actor, and the event feed. */
-import { actorOf, type ChangeDeps } from '../core/audit';
-import type { Context } from './context';
+/** What a mutation (or another of our own transports) hands a core service: the database, the actor, and the event feed. */
+import { actorOf, type Actor, type ChangeDeps } from '../core/audit';
+import type { App, Context } from './context';
 import { runNotifier } from './run-output';
 
 export function changeDeps(ctx: Context): ChangeDeps {
+  return appChangeDeps(ctx.app, actorOf(ctx.viewer, ctx.ip));
+}
+
+/** The same for a caller outside GraphQL (the ping URL), as `actor`. */
+export function appChangeDeps(app: App, actor: Actor): ChangeDeps {
   return {
-    db: ctx.app.db,
-    actor: actorOf(ctx.viewer, ctx.ip),
-    onEvent: (event) => ctx.app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType }),
+    db: app.db,
+    actor,
+    onEvent: (event) => app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType }),
     onRunsDeleted: (runs) => {
-      const notify = runNotifier(ctx.app.pubsub);
+      const notify = runNotifier(app.pubsub);
       for (const run of runs) notify.runUpdated(run, true);
     },
   };

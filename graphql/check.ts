@@ -231,8 +231,8 @@ const RecordPingInput = builder.inputType('RecordPingInput', {
   }),
 });
 
-/** Tells `checkUpdated` subscribers; call after the change has committed. */
-export function publishCheck(ctx: Context, id: string, kind: CheckChangeKind): void {
+/** Tells `checkUpdated` subscribers; call after the change has committed (also from the ping URL and the sweeper). */
+export function publishCheck(ctx: Pick<Context, 'app'>, id: string, kind: CheckChangeKind): void {
   ctx.app.pubsub.publish('checkUpdated', { id, kind, deleted: kind === 'DELETED' });
 }
 

@@ -1,8 +1,9 @@
 /**
  * Execution in one Runboard instance, put together: it registers the instance (with a heartbeat),
  * starts the dispatcher (runs on the hosts this instance serves — the local host), the scheduler
- * (due schedules) and Agenda (housekeeping: resolving runs of instances that went silent), and
- * stops them in the reverse order. `server.ts` feeds it run and schedule events from the pubsub.
+ * (due schedules), the check sweeper (checks going late and down) and Agenda (housekeeping:
+ * resolving runs of instances that went silent), and stops them in the reverse order. `server.ts`
+ * feeds it run, schedule and check events from the pubsub.
  */
 import os from 'node:os';
 import type pg from 'pg';
@@ -16,7 +17,9 @@ import { beat, deleteOldInstances, markStopped, registerInstance } from '../db/i
 import { resolveRunsOfGoneInstances } from '../db/run-queue.repository';
 import { findLocalHost } from '../db/run.repository';
 import type { RunState } from '../db/schema';
+import type { AppliedFlip } from '../db/check-sweep.repository';
 import { startAgenda } from './agenda';
+import { CheckSweeper } from './check-sweeper';
 import { Alerter } from './alerter';
 import { Dispatcher } from './dispatcher';
 import { executeLocally } from './local-executor';
@@ -31,6 +34,8 @@ export interface Execution {
   runUpdated(message: RunUpdatedMessage): void;
   /** A schedule was created, changed or deleted anywhere. */
   scheduleChanged(): void;
+  /** A check was created, changed or pinged anywhere: its deadlines may have moved. */
+  checkChanged(): void;
   onRunStarted(listener: (runId: string) => void): () => void;
   onRunFinished(listener: (runId: string, state: RunState) => void): () => void;
   /** Events were written (anywhere): the alerter looks at them now. */
@@ -52,6 +57,8 @@ export interface ExecutionDeps {
   notify: RunNotifier;
   onEvents: (ids: string[]) => void;
   scheduleFired: (scheduleId: string) => void;
+  /** The check sweeper flipped checks (late, down): tell subscribers of them and their events. */
+  checksFlipped: (flips: AppliedFlip[]) => void;
   version: string;
 }
 
@@ -116,8 +123,10 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     throw new Error(`Agenda could not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const alerter = new Alerter({ db, secrets: deps.secrets, log, config: deps.alerts });
+  const sweeper = new CheckSweeper({ db, log, flipped: deps.checksFlipped });
   dispatcher.start();
   scheduler.start();
+  sweeper.start();
   alerter.start();
   log.info({ instance: instance.id, maxParallelRuns: config.maxParallelRuns }, 'executing runs and firing schedules');
 
@@ -133,11 +142,13 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     scheduleChanged: () => scheduler.wake(),
     eventsAdded: () => alerter.wake(),
     deliverNow: (id) => alerter.deliverNow(id),
+    checkChanged: () => sweeper.changed(),
     onRunStarted: (listener) => subscribe(dispatcher.listeners.started, listener),
     onRunFinished: (listener) => subscribe(dispatcher.listeners.finished, listener),
     recoverRuns,
     stop: () =>
       (stopping ??= (async () => {
+        await sweeper.stop();
         await scheduler.stop();
         await agenda?.stop(false);
         await dispatcher.stop(config.shutdownGraceMs);

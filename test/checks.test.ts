@@ -197,7 +197,7 @@ describe('checks', () => {
     });
     expect((await okPing({ pingKey: rotated.data.pingKey, kind: 'SUCCESS' })).check.state).toBe('UP');
     const log = await events(check.id);
-    expect(log[0]).toMatchObject({ action: 'check.ping_key_rotated', summary: `Rotated the ping key of check "${check.name}"` });
+    expect(log.find((e: any) => e.action === 'check.ping_key_rotated')).toMatchObject({ summary: `Rotated the ping key of check "${check.name}"` });
     expect(JSON.stringify(log)).not.toContain(rotated.data.pingKey);
   });
 
@@ -221,8 +221,16 @@ describe('checks', () => {
     const log = await okPing({ checkId: check.id, kind: 'LOG', body: 'halfway there' });
     expect(log.body).toBe('halfway there');
     expect(await read(check.id)).toEqual(before);
-    // Pings are not audit events.
-    expect((await events(check.id)).map((e: any) => e.action)).toEqual(['check.created']);
+    // Pings are not audit events; the flips they cause are (START and LOG flipped nothing).
+    const log2 = await events(check.id);
+    expect(log2.map((e: any) => e.action)).toEqual(['check.down', 'check.up', 'check.down', 'check.up', 'check.created']);
+    expect(log2.slice(0, 4).map((e: any) => e.details)).toEqual([
+      { from: 'up', to: 'down' },
+      { from: 'down', to: 'up' },
+      { from: 'up', to: 'down' },
+      { from: 'new', to: 'up' },
+    ]);
+    expect(log2[3]).toMatchObject({ objectType: 'Check', objectName: check.name, summary: `Check "${check.name}" is up (was new)` });
   });
 
   it('times a run by pairing a START with its finish', async () => {
@@ -289,7 +297,8 @@ describe('checks', () => {
     const resumed = (await server.gql(RESUME, { id: check.id }, { cookie: operator })).data.resumeCheck;
     expect(resumed.data).toEqual({ state: 'NEW', nextDueAt: null });
     expect((await okPing({ checkId: check.id, kind: 'SUCCESS' })).check.state).toBe('UP');
-    expect((await events(check.id)).map((e: any) => e.action)).toEqual(['check.resumed', 'check.paused', 'check.created']);
+    // A paused check's pings flip nothing; the pings before and after it brought it up from new.
+    expect((await events(check.id)).map((e: any) => e.action)).toEqual(['check.up', 'check.resumed', 'check.paused', 'check.up', 'check.created']);
     expect((await server.gql(RESUME, { id: gid('Check') }, { cookie: operator })).data.resumeCheck.__typename).toBe('NotFoundError');
   });
 
@@ -310,6 +319,9 @@ describe('checks', () => {
     expect(pinged.check).toMatchObject({ state: 'UP', nextDueAt: plus(pinged.receivedAt, (86_400 + 3600) * 1000) });
     const shorter = (await server.gql(UPDATE, { input: { id: check.id, periodSeconds: 3600, graceSeconds: 3600 } }, { cookie: admin })).data.updateCheck.data;
     expect(shorter).toMatchObject({ state: 'LATE', nextDueAt: plus(pinged.receivedAt, 2 * 3600_000) });
+    // The update and the flip it caused are two events of one transaction.
+    const flips = (await events(check.id)).filter((e: any) => e.action === 'check.late');
+    expect(flips).toEqual([expect.objectContaining({ objectType: 'Check', details: { from: 'up', to: 'late' } })]);
     const cron = (await server.gql(UPDATE, { input: { id: check.id, cron: '*/5 * * * *' } }, { cookie: admin })).data.updateCheck.data;
     expect(cron).toMatchObject({ kind: 'CRON', cron: '*/5 * * * *', periodSeconds: null });
     expect((await server.gql(UPDATE, { input: { id: check.id, periodSeconds: 60 } }, { cookie: admin })).data.updateCheck.data).toMatchObject({
