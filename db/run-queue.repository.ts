@@ -145,26 +145,16 @@ export async function moveRuns(db: Db, moves: readonly RunMove[]): Promise<{ run
 }
 
 /**
- * Runs an instance was executing when it stopped answering: running ones are lost (their
- * processes went with it), dispatched ones go back to the queue (they never started).
+ * The runs an instance was executing when it stopped answering (or stopped): dispatched or
+ * running runs owned by an instance that is marked stopped or whose heartbeat is older than
+ * `goneAfterSeconds`. The caller resolves them with conditional moves, so two instances
+ * recovering at once resolve each run once.
  */
-export async function resolveRunsOfGoneInstances(db: Db, goneAfterSeconds: number): Promise<{ lost: Run[]; requeued: Run[] }> {
+export async function findRunsOfGoneInstances(db: Db, goneAfterSeconds: number): Promise<Run[]> {
   const { rows } = await sql<Selectable<RunsTable>>`
-    with gone as (
-      select id from instances
-      where stopped_at is not null or heartbeat_at < now() - make_interval(secs => ${goneAfterSeconds})
-    )
-    update runs r set
-      state = case when r.state = 'running' then 'lost' else 'queued' end,
-      finished_at = case when r.state = 'running' then now() else null end,
-      summary = case when r.state = 'running'
-                     then 'lost: the Runboard instance running it stopped answering'
-                     else r.summary end,
-      instance_id = case when r.state = 'running' then r.instance_id else null end,
-      updated_at = now()
-    from gone
-    where r.instance_id = gone.id and r.state in ('dispatched', 'running')
-    returning r.*`.execute(db);
-  const runs = rows.map(toRun);
-  return { lost: runs.filter((run) => run.state === 'lost'), requeued: runs.filter((run) => run.state === 'queued') };
+    select r.* from runs r
+    join instances i on i.id = r.instance_id
+    where r.state in ('dispatched', 'running')
+      and (i.stopped_at is not null or i.heartbeat_at < now() - make_interval(secs => ${goneAfterSeconds}))`.execute(db);
+  return rows.map(toRun);
 }

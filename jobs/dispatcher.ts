@@ -22,6 +22,7 @@ import type { RunState } from '../db/schema';
 import { findScriptsByIds, type Script } from '../db/script.repository';
 import { Batcher } from './batcher';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
+import { finishedEvent, runningEvent } from './run-events';
 import { preparePlans } from './run-plan';
 
 export interface HostExecutor {
@@ -69,18 +70,6 @@ interface InFlight {
   /** Why it was aborted: someone cancelled it, or this instance is stopping. */
   reason?: 'cancel' | 'shutdown';
 }
-
-function runningEvent(run: Run) {
-  return { action: 'run.running', summary: `"${run.scriptName}" began running on "${run.hostName ?? 'unknown'}"` };
-}
-
-const FINISHED_VERB: Record<string, string> = {
-  succeeded: 'succeeded',
-  failed: 'failed',
-  timed_out: 'timed out',
-  cancelled: 'was cancelled',
-  lost: 'was lost',
-};
 
 export class Dispatcher {
   readonly listeners: RunListeners = { started: new Set(), finished: new Set() };
@@ -354,7 +343,7 @@ export class Dispatcher {
       ...(unstoredStart && { started: true, pid: unstoredStart.pid, startedAt: unstoredStart.startedAt }),
       events: [
         ...(unstoredStart?.events ?? []),
-        { action: 'run.finished', summary: `"${run.scriptName}" on "${run.hostName ?? 'unknown'}" ${FINISHED_VERB[state] ?? state} (${summary})` },
+        finishedEvent(run, state, summary),
       ],
     };
     if (unstoredStart) this.#ranThrough.add(finish);

@@ -14,7 +14,7 @@ import type { RunNotifier, RunUpdatedMessage } from '../core/run.service';
 import type { SecretBox } from '../core/secrets';
 import type { Db } from '../db/database';
 import { beat, deleteOldInstances, markStopped, registerInstance } from '../db/instance.repository';
-import { resolveRunsOfGoneInstances } from '../db/run-queue.repository';
+import { findRunsOfGoneInstances, moveRuns, type RunMove } from '../db/run-queue.repository';
 import { findLocalHost } from '../db/run.repository';
 import type { RunState } from '../db/schema';
 import type { AppliedFlip } from '../db/check-sweep.repository';
@@ -24,6 +24,7 @@ import { Alerter } from './alerter';
 import { Dispatcher } from './dispatcher';
 import { executeLocally } from './local-executor';
 import { killOrphans } from './orphans';
+import { finishedEvent } from './run-events';
 import { Scheduler } from './scheduler';
 
 export interface Execution {
@@ -64,6 +65,7 @@ export interface ExecutionDeps {
 
 /** Instances silent and stopped for this long are forgotten. */
 const FORGET_INSTANCES_SECONDS = 7 * 86_400;
+const LOST = 'lost: the Runboard instance running it stopped answering';
 
 export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
   const { db, log, config } = deps;
@@ -94,8 +96,22 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
   heartbeat.unref();
 
   const recoverRuns = async () => {
-    const { lost, requeued } = await resolveRunsOfGoneInstances(db, config.instanceTimeoutMs / 1000);
-    for (const run of [...lost, ...requeued]) deps.notify.runUpdated(run);
+    // Running runs are lost (their processes went with the instance); dispatched ones never
+    // started, and go back to the queue. Each move is conditional: another instance recovering
+    // at the same moment moves none of them twice, and only the moves that happened are audited.
+    const orphaned = await findRunsOfGoneInstances(db, config.instanceTimeoutMs / 1000);
+    const { runs: moved, eventIds } = await moveRuns(
+      db,
+      orphaned.map((run): RunMove =>
+        run.state === 'running'
+          ? { id: run.id, to: 'lost', from: ['running'], summary: LOST, events: [finishedEvent(run, 'lost', LOST)] }
+          : { id: run.id, to: 'queued', from: ['dispatched'], release: true },
+      ),
+    );
+    const lost = moved.filter((run) => run.state === 'lost');
+    const requeued = moved.filter((run) => run.state === 'queued');
+    for (const run of moved) deps.notify.runUpdated(run);
+    if (eventIds.length > 0) deps.onEvents(eventIds);
     if (lost.length > 0) log.warn({ runs: lost.map((run) => run.id) }, 'runs of an instance that stopped answering are lost');
     const killed = killOrphans(lost);
     if (killed.length > 0) log.warn({ runs: killed }, 'killed the processes the silent instance left behind on this machine');

@@ -343,6 +343,9 @@ describe('an instance that dies', () => {
     console.log(`[instances] kill -9${whileHoldingRecovery ? ' (holding the recovery job)' : ''}: the run was resolved ${Date.now() - killedAt} ms after the kill: ${lost.summary}`);
     expect(lost.state).toBe('lost');
     expect(lost.summary).toContain('stopped answering');
+    // Its end is audited like any other (alerting reads it), once, however many instances recover.
+    const finished = await db.selectFrom('events').select(['summary', 'details']).where('object_id', '=', first.id).where('action', '=', 'run.finished').execute();
+    expect(finished).toEqual([{ summary: expect.stringContaining('was lost (lost: the Runboard instance running it stopped answering)'), details: expect.objectContaining({ state: 'lost' }) }]);
 
     const retry = await until(
       'the retry to finish',
