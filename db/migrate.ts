@@ -11,6 +11,7 @@ import * as m20261123T0002 from './migrations/20261123T0002-domain';
 import * as m20261123T0003 from './migrations/20261123T0003-pubsub';
 import * as m20261123T0004 from './migrations/20261123T0004-execution';
 import * as m20261204T0001 from './migrations/20261204T0001-claims';
+import * as m20261204T0004 from './migrations/20261204T0004-agents';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '20261123T0001-users-sessions-keys': m20261123T0001,
@@ -18,6 +19,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '20261123T0003-pubsub': m20261123T0003,
   '20261123T0004-execution': m20261123T0004,
   '20261204T0001-claims': m20261204T0001,
+  '20261204T0004-agents': m20261204T0004,
 };
 
 export function migrator(db: Db): Migrator {

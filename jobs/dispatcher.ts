@@ -296,7 +296,7 @@ export class Dispatcher {
     let outcome: ExecutionOutcome;
     try {
       outcome = await executor.execute(plan, {
-        sink: { write: (pieces) => this.#write(run, pieces) },
+        sink: { write: (pieces, at) => this.#write(run, pieces, at?.agentSeq) },
         signal: flight.abort.signal,
         onStart: (pid) => {
           for (const listener of this.listeners.started) listener(run.id);
@@ -322,12 +322,15 @@ export class Dispatcher {
     await this.#finish(flight, script, outcome);
   }
 
-  async #write(run: Run, pieces: OutputPiece[]): Promise<void> {
+  async #write(run: Run, pieces: OutputPiece[], agentSeq?: number): Promise<void> {
     try {
-      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, run.id, pieces);
+      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, run.id, pieces, { agentSeq });
     } catch (error) {
-      // Finished elsewhere (cancelled): its output is closed; anything else is logged, not fatal.
-      if (!(error instanceof ConflictError)) this.#deps.log.warn({ err: error, runId: run.id }, 'could not store output');
+      // Finished elsewhere (cancelled): its output is closed; anything else is logged, not fatal
+      // here — except to an agent, which keeps the batch and sends it again.
+      if (error instanceof ConflictError) return;
+      if (agentSeq !== undefined) throw error;
+      this.#deps.log.warn({ err: error, runId: run.id }, 'could not store output');
     }
   }
 
