@@ -164,11 +164,13 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           notify: runNotifier(app.pubsub),
           onEvents: (ids) => ids.forEach((id) => app.pubsub.publish('eventAdded', { id, objectType: 'Run' })),
           scheduleFired: (id) => app.pubsub.publish('scheduleUpdated', { id, deleted: false }),
+          hostChanged: (id) => app.pubsub.publish('hostUpdated', { id, deleted: false }),
           version: packageJson.version,
         })
       : undefined;
     if (execution) {
       app.execution = execution;
+      app.agents = execution.agents;
       const stopListening = [
         events.listen('runUpdated', (message) => execution.runUpdated(message)),
         events.listen('scheduleUpdated', () => execution.scheduleChanged()),

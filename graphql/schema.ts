@@ -15,5 +15,6 @@ import './schedule';
 import './run';
 import './check';
 import './options';
+import './agent';
 
 export const schema = lexicographicSortSchema(builder.toSchema());
