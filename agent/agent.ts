@@ -47,7 +47,7 @@ const RUNS = `subscription { agentRuns { kind runId plan limits } }`;
 const HEARTBEAT = `mutation { agentHeartbeat }`;
 const STARTED = `mutation($runId: ID!, $pid: Int) { agentStarted(runId: $runId, pid: $pid) }`;
 const OUTPUT = `mutation($runId: ID!, $seq: Int!, $pieces: [AgentOutputPiece!]!) { agentOutput(runId: $runId, seq: $seq, pieces: $pieces) { seq } }`;
-const FINISHED = `mutation($runId: ID!, $outcome: JSON!) { agentFinished(runId: $runId, outcome: $outcome) }`;
+const FINISHED = `mutation($runId: ID!, $outcome: AgentOutcomeInput!) { agentFinished(runId: $runId, outcome: $outcome) }`;
 
 /** Refusals the server may answer while it is getting ready (not the run's fault): try again. */
 const RETRY_LATER_MS = 1_000;
@@ -230,7 +230,7 @@ export class Agent {
         await this.#connection.request(OUTPUT, { runId, seq: message.seq, pieces: message.pieces.map((p) => ({ stream: p.stream.toUpperCase(), data: p.data })) });
         return;
       case 'finished':
-        await this.#connection.request(FINISHED, { runId, outcome: message.outcome });
+        await this.#connection.request(FINISHED, { runId, outcome: { ...message.outcome, state: message.outcome.state.toUpperCase() } });
         return;
     }
   }

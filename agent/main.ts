@@ -35,8 +35,10 @@ async function hostKey(args: { key: string | undefined; keyFile: string | undefi
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command !== 'agent') fail(`unknown command ${JSON.stringify(command ?? '')}\n${USAGE}`, EX_USAGE);
+  // `runboard agent --server …`, or (running this file directly) just the options.
+  const [command, ...after] = argv;
+  const rest = command === 'agent' ? after : argv;
+  if (command !== 'agent' && !command?.startsWith('--')) fail(`unknown command ${JSON.stringify(command ?? '')}\n${USAGE}`, EX_USAGE);
   const args = parseAgentArgs(rest, process.env);
   if ('error' in args) fail(`${args.error}\n${USAGE}`, EX_USAGE);
   let key: string;

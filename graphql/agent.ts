@@ -93,6 +93,28 @@ const AgentMessageRef = builder.objectRef<AgentMessage>('AgentMessage').implemen
   }),
 });
 
+const AgentOutcomeStateEnum = builder.enumType('AgentOutcomeState', {
+  description: 'How a run ended on the agent (whether it was lost is for the server to say).',
+  values: {
+    SUCCEEDED: { value: 'succeeded', description: 'It succeeded.' },
+    FAILED: { value: 'failed', description: 'It failed (exit code, signal, or could not start).' },
+    TIMED_OUT: { value: 'timed_out', description: 'Its timeout ran out.' },
+    CANCELLED: { value: 'cancelled', description: 'It was cancelled.' },
+  } as const,
+});
+
+const AgentOutcomeInput = builder.inputType('AgentOutcomeInput', {
+  description: 'How a run ended, as the agent saw it.',
+  fields: (t) => ({
+    state: t.field({ type: AgentOutcomeStateEnum, required: true, description: 'How it ended.' }),
+    exitCode: t.int({ description: 'The exit code of its last program; null when there was none.' }),
+    summary: t.string({ required: true, description: 'One line a person can read, at most 10,000 characters.' }),
+    result: t.field({ type: 'JSON', description: "A built-in job's result." }),
+    outputBytes: t.int({ required: true, description: 'Output produced, in bytes (after masking, up to the cap).' }),
+    outputTruncated: t.boolean({ required: true, description: 'Whether output was dropped after the cap.' }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   agentHello: t.field({
     ...agentField,
@@ -156,12 +178,12 @@ builder.mutationFields((t) => ({
     description: 'Agents only: the run ended. Send it after every batch of its output was acknowledged.',
     args: {
       runId: t.arg.id({ required: true, description: 'The run.' }),
-      outcome: t.arg({ type: 'JSON', required: true, description: '`{ state: succeeded|failed|timed_out|cancelled, exitCode, summary, result, outputBytes, outputTruncated }`.' }),
+      outcome: t.arg({ type: AgentOutcomeInput, required: true, description: 'How it ended.' }),
     },
     resolve: (_root, args, ctx) => {
       let outcome;
       try {
-        outcome = outcomeFromWire(args.outcome);
+        outcome = outcomeFromWire({ ...args.outcome, exitCode: args.outcome.exitCode ?? null, result: args.outcome.result ?? null });
       } catch (error) {
         throw new ValidationError(error instanceof Error ? error.message : String(error), [{ path: ['outcome'], message: 'Malformed.' }]);
       }

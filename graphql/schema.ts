@@ -16,5 +16,6 @@ import './run';
 import './check';
 import './options';
 import './agent';
+import './host-registration';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -102,6 +102,8 @@ interface Link {
   hostId: string;
   hostName: string;
   stream: MessageStream | undefined;
+  /** Disabled hosts stay connected but get no runs. */
+  enabled: boolean;
   lastSeen: number;
   runs: Map<string, PendingRun>;
   executor: HostExecutor;
@@ -126,7 +128,7 @@ export class AgentHub {
   #link(hostId: string, hostName: string): Link {
     let link = this.#links.get(hostId);
     if (!link) {
-      const created: Link = { hostId, hostName, stream: undefined, lastSeen: Date.now(), runs: new Map(), executor: { execute: (plan, options) => this.#execute(created, plan, options) } };
+      const created: Link = { hostId, hostName, stream: undefined, enabled: false, lastSeen: Date.now(), runs: new Map(), executor: { execute: (plan, options) => this.#execute(created, plan, options) } };
       link = created;
       this.#links.set(hostId, link);
     }
@@ -149,16 +151,14 @@ export class AgentHub {
     if (!host) throw new NotFoundError('This agent key belongs to no agent host.');
     const link = this.#link(hostId, host.name);
     link.hostName = host.name;
+    link.enabled = host.enabled;
     link.lastSeen = Date.now();
     const held = new Set(heldRunIds);
     for (const run of [...link.runs.values()]) {
       // Started, then forgotten: the agent restarted, and the process went with it.
       if (run.started && !held.has(run.runId)) this.#settle(link, run, lost(`lost: the agent on "${host.name}" restarted while it ran`));
     }
-    if (host.enabled) {
-      this.#deps.executors.set(hostId, link.executor);
-      this.#deps.wake();
-    }
+    this.#serve(link);
     this.#deps.hostChanged(hostId);
   }
 
@@ -182,7 +182,15 @@ export class AgentHub {
       if (run.cancelled) stream.push({ kind: 'cancel', runId: run.runId });
       else if (!run.started) stream.push({ kind: 'run', runId: run.runId, plan: run.plan, limits: run.limits });
     }
+    this.#serve(link);
     return stream;
+  }
+
+  /** Claims the host's runs here while it has a stream to receive them (and is enabled). */
+  #serve(link: Link): void {
+    if (!link.stream || !link.enabled) return;
+    this.#deps.executors.set(link.hostId, link.executor);
+    this.#deps.wake();
   }
 
   #pending(hostId: string, runId: string): PendingRun {

@@ -1,0 +1,344 @@
+/**
+ * Agents end to end: the real server executing runs, an agent host with its key created over
+ * GraphQL, and `runboard agent` as a separate process (agent/main.ts through tsx) dialling in —
+ * directly, or through a TCP proxy the test can cut. It comes online, runs scripts with live
+ * output, is cancelled (its process tree dies), survives cut connections without losing or
+ * doubling output, is refused once its key is revoked, and goes offline (its run lost) when killed.
+ * The protocol itself is also spoken by hand: numbered output stored once, bad messages refused.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { decodeId, encodeGlobalID } from '../graphql/ids';
+import { ROOT } from './support/process';
+import { executing, startTestServer, type TestServer } from './support/server';
+import { runOnce, wsClient } from './support/ws';
+
+/** Short, so going offline is quick to observe. */
+const HOST_TIMEOUT_MS = 3_000;
+
+const START = `mutation($input: StartRunInput!) { startRun(input: $input) { __typename ... on StartRunSuccess { data { id } } ... on Error { message } } }`;
+const CANCEL = `mutation($id: ID!) { cancelRun(id: $id) { __typename ... on Error { message } } }`;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+interface AgentProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+const agents: AgentProcess[] = [];
+
+function spawnAgent(serverUrl: string, key: string): AgentProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', '--server', serverUrl, '--key', key], {
+    cwd: ROOT,
+    env: { NODE_ENV: 'production', PATH: process.env.PATH, HOME: process.env.HOME },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const agent = { child, output: () => output, exited };
+  agents.push(agent);
+  return agent;
+}
+
+/** A TCP proxy in front of the server whose connections the test can cut. */
+async function startProxy(target: string): Promise<{ url: string; cut(): void; close(): Promise<void>; cuts: number }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const proxy = { cuts: 0 } as { url: string; cut(): void; close(): Promise<void>; cuts: number };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  proxy.cut = () => {
+    proxy.cuts++;
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+  proxy.close = async () => {
+    proxy.cut();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return proxy;
+}
+
+describe('agents', () => {
+  let server: TestServer;
+  let adminKey: string;
+
+  const gql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const result = await server.gql(query, variables, { cookie: server.adminCookie });
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+    return result.data;
+  };
+
+  const createAgentHost = async (name: string): Promise<{ id: string; key: string }> => {
+    const data = await gql(`mutation($input: CreateHostInput!) { createHost(input: $input) { ... on CreateHostSuccess { data { agentKey host { id } } } ... on Error { message } } }`, {
+      input: { name },
+    });
+    return { id: decodeId('Host', data.createHost.data.host.id), key: data.createHost.data.agentKey };
+  };
+
+  const host = async (id: string) => server.app.db.selectFrom('hosts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+  const script = async (body: string, values: Record<string, unknown> = {}) => {
+    const row = await server.app.db
+      .insertInto('scripts')
+      .values({ name: `s-${Math.random().toString(36).slice(2, 10)}`, executable: '/bin/sh', body, ...values } as never)
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  };
+
+  const startOn = async (scriptId: string, hostId: string): Promise<string> => {
+    const data = await gql(START, { input: { scriptId: encodeGlobalID('Script', scriptId), hostId: encodeGlobalID('Host', hostId) } });
+    if (!data.startRun.data) throw new Error(`startRun failed: ${JSON.stringify(data.startRun)}`);
+    return decodeId('Run', data.startRun.data[0].id);
+  };
+
+  const run = (id: string) => server.app.db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const storedOutput = async (id: string) =>
+    (await server.app.db.selectFrom('run_output').select('data').where('run_id', '=', id).orderBy('seq').execute()).map((c) => c.data).join('');
+  const finished = (id: string, timeoutMs?: number) =>
+    until(`run ${id} to finish`, async () => {
+      const row = await run(id);
+      return row.finished_at && !['queued', 'dispatched', 'running'].includes(row.state) ? row : undefined;
+    }, timeoutMs);
+  const online = (id: string) => until(`host ${id} online`, async () => (await host(id)).online && server.execution!.agents.isConnected(id));
+
+  beforeAll(async () => {
+    server = await startTestServer(executing({ hostTimeoutMs: HOST_TIMEOUT_MS, killGraceMs: 1_000 }));
+    adminKey = await server.createKey(server.adminCookie, 'agent-tests');
+  });
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('comes online (hostUpdated says so, with its version) and runs a script on its host with live output, exit code and state recorded', async () => {
+    const { id, key } = await createAgentHost('agent-basic');
+    const watcher = wsClient(server.url, { apiKey: adminKey });
+    const seen: any[] = [];
+    const stopWatching = watcher.subscribe(
+      { query: `subscription { hostUpdated { kind host { id online agentVersion hostname lastSeenAt } } }` },
+      { next: (result) => seen.push(result.data?.hostUpdated), error: () => undefined, complete: () => undefined },
+    );
+    expect((await host(id)).online).toBe(false);
+    spawnAgent(server.url, key);
+    const event = await until('hostUpdated with the host online', () => seen.find((e) => e?.host?.id === encodeGlobalID('Host', id) && e.host.online));
+    expect(event.host.agentVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(event.host.lastSeenAt).toBeTruthy();
+    await online(id);
+
+    // The script says which program started it: the agent's node process, not the server.
+    const scriptId = await script('tr "\\0" " " < /proc/$PPID/cmdline; echo; for i in 1 2 3 4 5; do echo "line $i"; sleep 0.3; done; exit 3');
+    const runId = await startOn(scriptId, id);
+    const client = wsClient(server.url, { apiKey: adminKey });
+    const arrivals: { text: string; state: string }[] = [];
+    await new Promise<void>((resolve, reject) => {
+      client.subscribe(
+        { query: `subscription($runId: ID!) { runOutput(runId: $runId) { data } }`, variables: { runId } },
+        {
+          next: (result) => {
+            const text = (result.data as any)?.runOutput?.data as string;
+            void run(runId).then((row) => arrivals.push({ text, state: row.state }));
+          },
+          error: reject,
+          complete: resolve,
+        },
+      );
+    });
+    const row = await finished(runId);
+    expect(row.state).toBe('failed');
+    expect(row.exit_code).toBe(3);
+    const output = await storedOutput(runId);
+    expect(output).toContain('agent/main.ts');
+    expect(output).toContain('line 1\nline 2\nline 3\nline 4\nline 5\n');
+    // Live: lines reached the subscriber while the run was still running.
+    const firstLine = arrivals.find((a) => a.text.includes('line 1'));
+    expect(firstLine?.state).toBe('running');
+    expect(arrivals.length).toBeGreaterThan(2);
+    stopWatching();
+    await watcher.dispose();
+    await client.dispose();
+  }, 60_000);
+
+  it('cancelling a run on an agent kills its whole process tree there', async () => {
+    const { id, key } = await createAgentHost('agent-cancel');
+    spawnAgent(server.url, key);
+    await online(id);
+    const runId = await startOn(await script('sleep 300 & echo "child $!"; wait'), id);
+    const child = await until('the child pid', async () => Number(/child (\d+)/.exec(await storedOutput(runId))?.[1]) || undefined);
+    expect(alive(child)).toBe(true);
+    const result = await gql(CANCEL, { id: runId });
+    expect(result.cancelRun.__typename).toBe('CancelRunSuccess');
+    await until('the child to die', () => !alive(child), 10_000);
+    expect((await finished(runId)).state).toBe('cancelled');
+  }, 60_000);
+
+  it('loses no output and stores none twice when its connection is cut mid-run, and the run finishes normally', async () => {
+    const { id, key } = await createAgentHost('agent-cut');
+    const proxy = await startProxy(server.url);
+    try {
+      spawnAgent(proxy.url, key);
+      await online(id);
+      const lines = 300;
+      const runId = await startOn(await script(`i=1; while [ $i -le ${lines} ]; do echo $i; i=$((i+1)); sleep 0.01; done`), id);
+      await until('the run to print', async () => (await storedOutput(runId)).length > 0);
+      // Cut every connection a few times while it prints; the agent reconnects each time.
+      for (let cut = 0; cut < 3; cut++) {
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        proxy.cut();
+      }
+      const row = await finished(runId, 30_000);
+      expect(row.state).toBe('succeeded');
+      expect(row.exit_code).toBe(0);
+      const stored = (await storedOutput(runId)).split('\n').filter(Boolean);
+      expect(stored).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
+      expect(proxy.cuts).toBe(3);
+      // It really was cut off (and came back): the host is online again on a new connection.
+      await online(id);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('stores a numbered batch once when it is sent twice, refuses one that skips ahead, and refuses malformed messages (the protocol by hand)', async () => {
+    const { id, key } = await createAgentHost('agent-by-hand');
+    // wsClient sends connectionParams.apiKey; a host key there counts as the host's.
+    const hand = wsClient(server.url, { apiKey: key });
+    const ask = async (query: string, variables?: Record<string, unknown>) => {
+      const outcome = await runOnce(hand, query, variables);
+      if (outcome.closed) throw new Error(`closed: ${outcome.closed.reason}`);
+      return outcome;
+    };
+    const hello = await ask(`mutation { agentHello(hostname: "by-hand", os: "test", agentVersion: "0.0.0") { hostId heartbeatSeconds } }`);
+    expect(hello.data.agentHello).toEqual({ hostId: id, heartbeatSeconds: HOST_TIMEOUT_MS / 4000 });
+    const messages: any[] = [];
+    const stop = hand.subscribe(
+      { query: `subscription { agentRuns { kind runId plan limits } }` },
+      { next: (result) => messages.push((result.data as any).agentRuns), error: () => undefined, complete: () => undefined },
+    );
+    await online(id);
+    const runId = await startOn(await script('echo never runs here'), id);
+    const message = await until('the run plan', () => messages.find((m) => m.runId === runId));
+    expect(message.kind).toBe('RUN');
+    expect(message.plan.body).toBe('echo never runs here');
+    expect(message.limits).toMatchObject({ killGraceMs: 1_000 });
+
+    expect((await ask(`mutation($r: ID!) { agentStarted(runId: $r, pid: 4242) }`, { r: runId })).data.agentStarted).toBe(true);
+    await until('running', async () => (await run(runId)).state === 'running');
+    const output = `mutation($r: ID!, $seq: Int!, $data: String!) { agentOutput(runId: $r, seq: $seq, pieces: [{ stream: STDOUT, data: $data }]) { seq } }`;
+    expect((await ask(output, { r: runId, seq: 1, data: 'one\n' })).data.agentOutput.seq).toBe(1);
+    // The same batch again (its acknowledgement was lost): acknowledged, not stored again.
+    expect((await ask(output, { r: runId, seq: 1, data: 'one\n' })).data.agentOutput.seq).toBe(1);
+    const gap = await ask(output, { r: runId, seq: 3, data: 'three\n' });
+    expect(gap.errors?.[0]?.message).toMatch(/came before chunk 2/);
+    expect((await ask(output, { r: runId, seq: 2, data: 'two\n' })).data.agentOutput.seq).toBe(2);
+    expect((await run(runId)).agent_output_seq).toBe(2);
+
+    const finish = `mutation($r: ID!, $o: AgentOutcomeInput!) { agentFinished(runId: $r, outcome: $o) }`;
+    const bad = await ask(finish, { r: runId, o: { state: 'EXPLODED', summary: '', outputBytes: 0, outputTruncated: false } });
+    expect(bad.errors?.[0]?.message).toMatch(/EXPLODED/);
+    const negative = await ask(finish, { r: runId, o: { state: 'SUCCEEDED', summary: '', outputBytes: -1, outputTruncated: false } });
+    expect(negative.errors?.[0]?.message).toMatch(/outcome is malformed: outputBytes/);
+    expect((await run(runId)).state).toBe('running'); // nothing half-written
+    const other = await ask(`mutation { agentStarted(runId: "00000000-0000-4000-8000-000000000000") }`);
+    expect(other.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    const outcome = { state: 'SUCCEEDED', exitCode: 0, summary: 'exit code 0', outputBytes: 8, outputTruncated: false };
+    expect((await ask(finish, { r: runId, o: outcome })).data.agentFinished).toBe(true);
+    const row = await finished(runId);
+    expect(row.state).toBe('succeeded');
+    expect(row.pid).toBe(4242);
+    expect(await storedOutput(runId)).toBe('one\ntwo\n');
+
+    // A host key is for the agent operations only.
+    const refused = await ask(`{ viewer { role } }`);
+    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const hosts = await ask(`{ hosts(first: 1) { edges { node { id } } } }`);
+    expect(hosts.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    stop();
+    await hand.dispose();
+  }, 60_000);
+
+  it('is refused once its key is revoked: the open connection is closed at once and the agent exits with 78', async () => {
+    const { id, key } = await createAgentHost('agent-revoked');
+    const agent = spawnAgent(server.url, key);
+    await online(id);
+    const revoked = await gql(`mutation($id: ID!) { revokeHostKey(id: $id) { __typename } }`, { id: encodeGlobalID('Host', id) });
+    expect(revoked.revokeHostKey.__typename).toBe('RevokeHostKeySuccess');
+    // Well before the 30 s re-check: revoking re-checks that host's connections at once.
+    const code = await Promise.race([agent.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
+    expect(code).toBe(78);
+    expect(agent.output()).toMatch(/refused this host's key/);
+    // And the same key cannot connect again.
+    const again = spawnAgent(server.url, key);
+    expect(await again.exited).toBe(78);
+    expect(again.output()).toMatch(/host key is not valid/);
+  }, 60_000);
+
+  it('a rotated key stops working: the agent with the old key is refused', async () => {
+    const { id, key } = await createAgentHost('agent-rotated');
+    const rotated = await gql(`mutation($id: ID!) { rotateHostKey(id: $id) { ... on RotateHostKeySuccess { data { agentKey } } } }`, { id: encodeGlobalID('Host', id) });
+    const old = spawnAgent(server.url, key);
+    expect(await old.exited).toBe(78);
+    spawnAgent(server.url, rotated.rotateHostKey.data.agentKey);
+    await online(id);
+  }, 60_000);
+
+  it('a host whose agent is killed goes offline after RUNBOARD_HOST_TIMEOUT, and its running run becomes lost', async () => {
+    const { id, key } = await createAgentHost('agent-killed');
+    const agent = spawnAgent(server.url, key);
+    await online(id);
+    const runId = await startOn(await script('echo started; sleep 300'), id);
+    await until('the run to be running', async () => (await run(runId)).state === 'running' && (await storedOutput(runId)).includes('started'));
+    agent.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await agent.exited;
+    await until('the host to go offline', async () => !(await host(id)).online, HOST_TIMEOUT_MS * 4);
+    // Not before the timeout: a brief disconnection must not lose runs.
+    expect(Date.now() - killedAt).toBeGreaterThanOrEqual(HOST_TIMEOUT_MS - 500);
+    const row = await finished(runId, HOST_TIMEOUT_MS * 4);
+    expect(row.state).toBe('lost');
+    expect(row.summary).toMatch(/agent on "agent-killed" was silent/);
+    expect(server.execution!.agents.isConnected(id)).toBe(false);
+  }, 60_000);
+});
