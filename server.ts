@@ -197,6 +197,9 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
 
     const yoga = createGraphQLServer(app);
     const ws = createGraphQLWebSocketServer(app, yoga);
+    // A host changed (its key revoked or rotated, among others): its agents' keys are checked now.
+    const stopHostChecks = events.listen('hostUpdated', (message) => ws.recheckHost(message.id));
+    cleanups.push(stopHostChecks);
     const nextServer = config.console ? await startConsole(config) : undefined;
     if (nextServer) cleanups.push(() => nextServer.close());
     const handleNext = nextServer?.getRequestHandler();
