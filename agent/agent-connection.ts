@@ -18,6 +18,8 @@ export interface ConnectionEvents {
   onDisconnected: (reason: string) => void;
   /** The server refused the key: the agent cannot go on. */
   onRefused: (reason: string) => void;
+  /** Dialling failed; the next attempt comes after `waitMs`. */
+  onRetrying?: (reason: string, waitMs: number) => void;
 }
 
 /** An operation failed because the connection went away (try again once reconnected). */
@@ -88,6 +90,8 @@ export class AgentConnection {
       lazy: false,
       retryAttempts: 0,
       keepAlive: 10_000,
+      // Failures arrive through `closed` / `error` below; this would only print them again.
+      onNonLazyError: () => undefined,
       on: {
         connected: () => {
           if (this.#client !== client) return;
@@ -97,7 +101,7 @@ export class AgentConnection {
           this.#events.onConnected();
         },
         closed: (event) => this.#closed(client, event as CloseLike),
-        error: (error) => this.#closed(client, { reason: error instanceof Error ? error.message : 'connection error' }),
+        error: (error) => this.#closed(client, { reason: (error as { message?: string } | undefined)?.message || 'connection error' }),
       },
     });
     this.#client = client;
@@ -111,7 +115,7 @@ export class AgentConnection {
     const wasConnected = this.#connected;
     this.#connected = false;
     for (const pending of [...this.#pending]) pending.reject(new DisconnectedError('the connection to the server dropped'));
-    void client.dispose();
+    dispose(client);
     const reason = event.reason || (event.code ? `closed with code ${event.code}` : 'closed');
     if (event.code === WS_UNAUTHORIZED) {
       this.#stopped = true;
@@ -120,7 +124,9 @@ export class AgentConnection {
     }
     if (wasConnected) this.#events.onDisconnected(reason);
     if (this.#stopped) return;
-    this.#retryTimer = setTimeout(() => this.#open(), backoffMs(this.#attempt++));
+    const wait = backoffMs(this.#attempt++);
+    if (!wasConnected) this.#events.onRetrying?.(reason, wait);
+    this.#retryTimer = setTimeout(() => this.#open(), wait);
   }
 
   /** Drops the current connection (it seems dead) and dials again. */
@@ -198,8 +204,15 @@ export class AgentConnection {
     this.#client = undefined;
     this.#connected = false;
     for (const pending of [...this.#pending]) pending.reject(new DisconnectedError('the agent is stopping'));
-    void client?.dispose();
+    if (client) dispose(client);
   }
+}
+
+/** Disposing a client whose socket already failed may reject: that is expected here. */
+function dispose(client: Client): void {
+  void Promise.resolve()
+    .then(() => client.dispose())
+    .catch(() => undefined);
 }
 
 function toError(error: unknown): Error {

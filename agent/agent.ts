@@ -67,6 +67,7 @@ export class Agent {
     this.#connection = new AgentConnection(options.serverUrl, options.hostKey, {
       onConnected: () => void this.#greet(),
       onDisconnected: (reason) => this.#lostConnection(reason),
+      onRetrying: (reason, waitMs) => options.log(`cannot reach the server (${reason}); trying again in ${(waitMs / 1000).toFixed(1)} s`),
       onRefused: (reason) => {
         this.#lostConnection(reason);
         options.onRefused(reason);
