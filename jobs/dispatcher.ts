@@ -290,7 +290,16 @@ export class Dispatcher {
 
   async #execute(flight: InFlight, plan: ExecutionPlan, script: Script): Promise<void> {
     const { run } = flight;
-    const executor = this.#deps.executors.get(run.hostId ?? '')!;
+    const executor = this.#deps.executors.get(run.hostId ?? '');
+    if (!executor) {
+      // Its host's agent disconnected between the claim and now: back to the queue, for whichever
+      // instance it reconnects to.
+      this.#inFlight.delete(run.id);
+      await this.#finishes.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true }).catch((error: unknown) => {
+        this.#deps.log.error({ err: error, runId: run.id }, 'could not put back a run whose host went away');
+      });
+      return;
+    }
     let start: RunMove | undefined;
     let started: Promise<Run | undefined> | undefined;
     let outcome: ExecutionOutcome;
