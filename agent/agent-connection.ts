@@ -148,15 +148,17 @@ export class AgentConnection {
         cancel: () => undefined,
       };
       const timer = setTimeout(() => {
+        pending.cancel();
         pending.reject(new DisconnectedError('the server did not answer in time'));
         this.reconnect();
       }, REQUEST_TIMEOUT_MS);
+      // Never unsubscribed after its answer: the server completes the operation itself, and
+      // graphql-ws counts an unsubscribe racing that completion twice (closing the socket).
       const finish = (then: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.#pending.delete(pending);
-        pending.cancel();
         then();
       };
       this.#pending.add(pending);

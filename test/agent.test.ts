@@ -62,15 +62,30 @@ function spawnAgent(serverUrl: string, key: string): AgentProcess {
   return agent;
 }
 
-/** A TCP proxy in front of the server whose connections the test can cut. */
-async function startProxy(target: string): Promise<{ url: string; cut(): void; close(): Promise<void>; cuts: number }> {
+/**
+ * A TCP proxy in front of the server whose connections the test can cut — after first swallowing
+ * what the server sends for a moment, so acknowledgements are lost while the agent's messages
+ * still arrive (the agent must then send again what the server already stored).
+ */
+interface Proxy {
+  url: string;
+  cuts: number;
+  /** Drops server → agent traffic for `ms`, then destroys every connection. */
+  cut(ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startProxy(target: string): Promise<Proxy> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<net.Socket>();
-  const proxy = { cuts: 0 } as { url: string; cut(): void; close(): Promise<void>; cuts: number };
+  let swallowing = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(port), hostname);
     sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    client.on('data', (data) => upstream.write(data));
+    upstream.on('data', (data) => {
+      if (!swallowing) client.write(data);
+    });
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -81,15 +96,21 @@ async function startProxy(target: string): Promise<{ url: string; cut(): void; c
     upstream.on('error', drop).on('close', drop);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  proxy.cut = () => {
-    proxy.cuts++;
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-  };
-  proxy.close = async () => {
-    proxy.cut();
-    await new Promise((resolve) => server.close(resolve));
+  const proxy: Proxy = {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    cuts: 0,
+    async cut(ms = 0) {
+      swallowing = true;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      proxy.cuts++;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      swallowing = false;
+    },
+    async close() {
+      await proxy.cut();
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
   return proxy;
 }
@@ -217,23 +238,44 @@ describe('agents', () => {
     const { id, key } = await createAgentHost('agent-cut');
     const proxy = await startProxy(server.url);
     try {
-      spawnAgent(proxy.url, key);
-      await online(id);
-      const lines = 300;
+      const agent = spawnAgent(proxy.url, key);
+      await online(id).catch((error: unknown) => {
+        throw new Error(`${String(error)}; the agent said:\n${agent.output()}`);
+      });
+      const lines = 400;
       const runId = await startOn(await script(`i=1; while [ $i -le ${lines} ]; do echo $i; i=$((i+1)); sleep 0.01; done`), id);
-      await until('the run to print', async () => (await storedOutput(runId)).length > 0);
-      // Cut every connection a few times while it prints; the agent reconnects each time.
-      for (let cut = 0; cut < 3; cut++) {
-        await new Promise((resolve) => setTimeout(resolve, 700));
-        proxy.cut();
+      // Every batch the server receives, by number (the server runs in this process).
+      const hub = server.execution!.agents;
+      const received: number[] = [];
+      const output = hub.output.bind(hub);
+      hub.output = async (hostId, run, seq, pieces) => {
+        if (run === runId) received.push(seq);
+        return output(hostId, run, seq, pieces);
+      };
+      try {
+        await until('the run to print', async () => (await storedOutput(runId)).length > 0);
+        // Cut every connection a few times while it prints (acknowledgements lost first); the
+        // agent reconnects each time.
+        for (let cut = 0; cut < 3; cut++) {
+          await online(id);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          expect((await run(runId)).state, 'still running when cut').toBe('running');
+          await proxy.cut(300);
+        }
+        const row = await finished(runId, 30_000);
+        expect(row.state).toBe('succeeded');
+        expect(row.exit_code).toBe(0);
+        const stored = (await storedOutput(runId)).split('\n').filter(Boolean);
+        expect(stored).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
+      } finally {
+        hub.output = output;
       }
-      const row = await finished(runId, 30_000);
-      expect(row.state).toBe('succeeded');
-      expect(row.exit_code).toBe(0);
-      const stored = (await storedOutput(runId)).split('\n').filter(Boolean);
-      expect(stored).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
       expect(proxy.cuts).toBe(3);
-      // It really was cut off (and came back): the host is online again on a new connection.
+      // Batches really were sent twice (their acknowledgements lost), and stored once (above).
+      expect(received.length).toBeGreaterThan(new Set(received).size);
+      expect((await run(runId)).agent_output_seq).toBe(Math.max(...received));
+      expect(agent.output().match(/disconnected/g)?.length).toBeGreaterThanOrEqual(3);
+      expect(agent.output()).toMatch(/holding 1 run/);
       await online(id);
     } finally {
       await proxy.close();
