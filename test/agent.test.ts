@@ -7,7 +7,10 @@
  * The protocol itself is also spoken by hand: numbered output stored once, bad messages refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId, encodeGlobalID } from '../graphql/ids';
 import { ROOT } from './support/process';
@@ -48,7 +51,11 @@ interface AgentProcess {
 const agents: AgentProcess[] = [];
 
 function spawnAgent(serverUrl: string, key: string): AgentProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', '--server', serverUrl, '--key', key], {
+  return spawnAgentWith(['--server', serverUrl, '--key', key]);
+}
+
+function spawnAgentWith(args: string[]): AgentProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'agent/main.ts', ...args], {
     cwd: ROOT,
     env: { NODE_ENV: 'production', PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -382,5 +389,47 @@ describe('agents', () => {
     expect(row.state).toBe('lost');
     expect(row.summary).toMatch(/agent on "agent-killed" was silent/);
     expect(server.execution!.agents.isConnected(id)).toBe(false);
+  }, 60_000);
+
+  it('--register creates its host with the registration key, keeps the key in the key file (0600) and reuses it; a wrong key is refused and audited', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rb-agent-key-'));
+    try {
+      const keyFile = path.join(dir, 'agent.key');
+      // Registration off: refused (and nothing written).
+      const off = spawnAgentWith(['--server', server.url, '--key-file', keyFile, '--register', 'the-registration-key']);
+      expect(await off.exited).toBe(78);
+      expect(off.output()).toMatch(/registration is disabled/);
+      expect(fs.existsSync(keyFile)).toBe(false);
+
+      const set = await gql(`mutation { updateOptions(input: { registration: { enabled: true, psk: "the-registration-key" } }) { __typename ... on Error { message } } }`);
+      expect(set.updateOptions.__typename).toBe('UpdateOptionsSuccess');
+      const wrong = spawnAgentWith(['--server', server.url, '--key-file', keyFile, '--register', 'not-the-key']);
+      expect(await wrong.exited).toBe(78);
+      expect(wrong.output()).toMatch(/registration key is not right/);
+      const refusedEvent = await server.app.db.selectFrom('events').select('action').where('action', '=', 'host.register_refused').executeTakeFirst();
+      expect(refusedEvent).toBeTruthy();
+
+      const first = spawnAgentWith(['--server', server.url, '--key-file', keyFile, '--register', 'the-registration-key']);
+      const registered = await until('the registered host', () =>
+        server.app.db.selectFrom('hosts').selectAll().where('name', '=', os.hostname()).executeTakeFirst(),
+      );
+      await online(registered.id);
+      expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+      const key = fs.readFileSync(keyFile, 'utf8').trim();
+      expect(key).toMatch(/^rbh_/);
+      expect(first.output()).toMatch(/registered as host/);
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+
+      // Started again: the key file is used, nothing is registered twice.
+      const second = spawnAgentWith(['--server', server.url, '--key-file', keyFile, '--register', 'the-registration-key']);
+      await until('connected again', () => /connected as host/.test(second.output()));
+      expect(second.output()).not.toMatch(/registered as host/);
+      expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(key);
+      const named = await server.app.db.selectFrom('hosts').select('id').where('name', '=', os.hostname()).execute();
+      expect(named).toHaveLength(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
