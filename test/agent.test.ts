@@ -77,8 +77,8 @@ function spawnAgentWith(args: string[]): AgentProcess {
 interface Proxy {
   url: string;
   cuts: number;
-  /** Drops server → agent traffic for `ms`, then destroys every connection. */
-  cut(ms?: number): Promise<void>;
+  /** Drops server → agent traffic for `ms`, then destroys every connection and refuses new ones for `downMs`. */
+  cut(ms?: number, downMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -86,7 +86,12 @@ async function startProxy(target: string): Promise<Proxy> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<net.Socket>();
   let swallowing = false;
+  let down = false;
   const server = net.createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(Number(port), hostname);
     sockets.add(client).add(upstream);
     client.on('data', (data) => upstream.write(data));
@@ -106,13 +111,15 @@ async function startProxy(target: string): Promise<Proxy> {
   const proxy: Proxy = {
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     cuts: 0,
-    async cut(ms = 0) {
+    async cut(ms = 0, downMs = 0) {
       swallowing = true;
       await new Promise((resolve) => setTimeout(resolve, ms));
       proxy.cuts++;
+      down = true;
       for (const socket of sockets) socket.destroy();
       sockets.clear();
       swallowing = false;
+      setTimeout(() => (down = false), downMs);
     },
     async close() {
       await proxy.cut();
@@ -249,7 +256,7 @@ describe('agents', () => {
       await online(id).catch((error: unknown) => {
         throw new Error(`${String(error)}; the agent said:\n${agent.output()}`);
       });
-      const lines = 400;
+      const lines = 500;
       const runId = await startOn(await script(`i=1; while [ $i -le ${lines} ]; do echo $i; i=$((i+1)); sleep 0.01; done`), id);
       // Every batch the server receives, by number (the server runs in this process).
       const hub = server.execution!.agents;
@@ -267,10 +274,12 @@ describe('agents', () => {
           await online(id);
           await new Promise((resolve) => setTimeout(resolve, 200));
           expect((await run(runId)).state, 'still running when cut').toBe('running');
-          await proxy.cut(300);
+          // The second time the server stays out of reach for a while: the agent keeps the output.
+          await proxy.cut(300, cut === 1 ? 1_500 : 0);
         }
         const row = await finished(runId, 30_000);
         expect(row.state).toBe('succeeded');
+        expect(agent.output()).toMatch(/cannot reach the server/);
         expect(row.exit_code).toBe(0);
         const stored = (await storedOutput(runId)).split('\n').filter(Boolean);
         expect(stored).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
