@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId, encodeGlobalID } from '../graphql/ids';
 import { ROOT } from './support/process';
-import { executing, startTestServer, type TestServer } from './support/server';
+import { createTestDatabase, executing, needsSharedDatabase, startTestServer, type TestServer } from './support/server';
 import { runOnce, wsClient } from './support/ws';
 
 /** Short, so going offline is quick to observe. */
@@ -439,6 +439,44 @@ describe('agents', () => {
       expect(named).toHaveLength(1);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('agents with several instances', () => {
+  it('the instance holding the agent’s connection executes its host’s runs, started and cancelled through another instance', async () => {
+    if (needsSharedDatabase()) return;
+    const database = await createTestDatabase();
+    const a = await startTestServer(executing({ hostTimeoutMs: HOST_TIMEOUT_MS }), database);
+    const b = await startTestServer(executing({ hostTimeoutMs: HOST_TIMEOUT_MS }), database);
+    try {
+      const viaB = async (query: string, variables: Record<string, unknown>) => (await b.gql(query, variables, { cookie: b.adminCookie })).data;
+      const created = await viaB(`mutation { createHost(input: { name: "agent-on-a" }) { ... on CreateHostSuccess { data { agentKey host { id } } } } }`, {});
+      const hostId = decodeId('Host', created.createHost.data.host.id);
+      spawnAgent(a.url, created.createHost.data.agentKey);
+      await until('connected to A', () => a.execution!.agents.isConnected(hostId));
+      expect(b.execution!.agents.isConnected(hostId)).toBe(false);
+      const scriptRow = await a.app.db
+        .insertInto('scripts')
+        .values({ name: 'two-instances', executable: '/bin/sh', body: 'sleep 300 & echo "child $!"; wait' } as never)
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const started = await viaB(START, { input: { scriptId: encodeGlobalID('Script', scriptRow.id), hostId: encodeGlobalID('Host', hostId) } });
+      const runId = decodeId('Run', started.startRun.data[0].id);
+      const output = async () => (await a.app.db.selectFrom('run_output').select('data').where('run_id', '=', runId).execute()).map((c) => c.data).join('');
+      const child = await until('the child pid', async () => Number(/child (\d+)/.exec(await output())?.[1]) || undefined);
+      const row = await a.app.db.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+      expect(row.instance_id).toBe(a.execution!.instanceId);
+      expect((await viaB(CANCEL, { id: runId })).cancelRun.__typename).toBe('CancelRunSuccess');
+      await until('the child to die', () => !alive(child), 10_000);
+    } finally {
+      for (const agent of agents.splice(0)) {
+        agent.child.kill('SIGKILL');
+        await agent.exited;
+      }
+      await b.stop();
+      await a.stop();
+      await database.drop();
     }
   }, 60_000);
 });
