@@ -198,7 +198,11 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
     const yoga = createGraphQLServer(app);
     const ws = createGraphQLWebSocketServer(app, yoga);
     // A host changed (its key revoked or rotated, among others): its agents' keys are checked now.
-    const stopHostChecks = events.listen('hostUpdated', (message) => ws.recheckHost(message.id));
+    const stopHostChecks = events.listen('hostUpdated', (message) => {
+      ws.recheckHost(message.id);
+      // Enabled or disabled: a connected agent gets runs, or stops getting them, at once.
+      execution?.agents.refresh(message.id).catch((error: unknown) => log.warn({ err: error, hostId: message.id }, 'could not refresh an agent host'));
+    });
     cleanups.push(stopHostChecks);
     const nextServer = config.console ? await startConsole(config) : undefined;
     if (nextServer) cleanups.push(() => nextServer.close());

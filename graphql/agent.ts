@@ -24,6 +24,8 @@ import { OutputStreamEnum } from './run-output';
 export const AGENT_OPERATIONS: ReadonlySet<string> = new Set(['agentHello', 'agentHeartbeat', 'agentRuns', 'agentOutput', 'agentStarted', 'agentFinished']);
 
 const AGENT_TEXT_MAX = 1024;
+/** Runs an agent may say it holds (far more than RUNBOARD_MAX_PARALLEL_RUNS allows it). */
+const MAX_HELD_RUNS = 100_000;
 
 type AgentContext = Context & { agent: { hostId: string } };
 
@@ -128,6 +130,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const { hostId } = (ctx as AgentContext).agent;
+      if ((args.runIds?.length ?? 0) > MAX_HELD_RUNS) throw new ValidationError(`runIds: at most ${MAX_HELD_RUNS} runs.`, [{ path: ['runIds'], message: 'Too many.' }]);
       const held = decodeIds('Run', args.runIds ?? [], 'runIds');
       await hub(ctx).hello(hostId, { hostname: text(args.hostname, 'hostname'), os: text(args.os, 'os'), agentVersion: text(args.agentVersion, 'agentVersion') }, held);
       return { hostId, heartbeatSeconds: hub(ctx).heartbeatMs / 1000 };

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { ExecutionConfig } from '../core/config';
 import { ConflictError, NotFoundError } from '../core/errors';
 import type { Db } from '../db/database';
-import { markHostConnected, markHostOffline, markHostSeen } from '../db/host.repository';
+import { findHostById, markHostConnected, markHostOffline, markHostSeen } from '../db/host.repository';
 import type { HostExecutor } from './dispatcher';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
 import type { AgentMessage, WireLimits } from './agent-protocol';
@@ -188,9 +188,23 @@ export class AgentHub {
 
   /** Claims the host's runs here while it has a stream to receive them (and is enabled). */
   #serve(link: Link): void {
-    if (!link.stream || !link.enabled) return;
+    if (!link.stream || !link.enabled) {
+      if (this.#deps.executors.get(link.hostId) === link.executor) this.#deps.executors.delete(link.hostId);
+      return;
+    }
     this.#deps.executors.set(link.hostId, link.executor);
     this.#deps.wake();
+  }
+
+  /** A host changed somewhere (enabled or disabled, deleted): its connected agent follows. */
+  async refresh(hostId: string): Promise<void> {
+    const link = this.#links.get(hostId);
+    if (!link) return;
+    const host = await findHostById(this.#deps.db, hostId);
+    if (this.#links.get(hostId) !== link) return;
+    link.enabled = Boolean(host?.enabled);
+    if (host) link.hostName = host.name;
+    this.#serve(link);
   }
 
   #pending(hostId: string, runId: string): PendingRun {
