@@ -170,9 +170,9 @@ builder.mutationFields((t) => ({
       runId: t.arg.id({ required: true, description: 'The run.' }),
       pid: t.arg.int({ description: 'Its process id on the agent host; none for a built-in job.' }),
     },
-    resolve: (_root, args, ctx) => {
+    resolve: async (_root, args, ctx) => {
       if (args.pid !== null && args.pid !== undefined && args.pid < 1) throw new ValidationError('pid: a process id is positive.', [{ path: ['pid'], message: 'Positive.' }]);
-      hub(ctx).started((ctx as AgentContext).agent.hostId, decodeId('Run', args.runId, 'runId'), args.pid ?? null);
+      await hub(ctx).started((ctx as AgentContext).agent.hostId, decodeId('Run', args.runId, 'runId'), args.pid ?? null);
       return true;
     },
   }),
@@ -183,14 +183,14 @@ builder.mutationFields((t) => ({
       runId: t.arg.id({ required: true, description: 'The run.' }),
       outcome: t.arg({ type: AgentOutcomeInput, required: true, description: 'How it ended.' }),
     },
-    resolve: (_root, args, ctx) => {
+    resolve: async (_root, args, ctx) => {
       let outcome;
       try {
         outcome = outcomeFromWire({ ...args.outcome, exitCode: args.outcome.exitCode ?? null, result: args.outcome.result ?? null });
       } catch (error) {
         throw new ValidationError(error instanceof Error ? error.message : String(error), [{ path: ['outcome'], message: 'Malformed.' }]);
       }
-      hub(ctx).finished((ctx as AgentContext).agent.hostId, decodeId('Run', args.runId, 'runId'), outcome);
+      await hub(ctx).finished((ctx as AgentContext).agent.hostId, decodeId('Run', args.runId, 'runId'), outcome);
       return true;
     },
   }),

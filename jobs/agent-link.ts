@@ -11,12 +11,22 @@
  * carry on (their buffered output and outcome follow), plans it never received are sent again,
  * and runs it started but no longer holds (it restarted) are lost. An agent silent for longer is
  * offline: its host leaves the map and its runs are lost (and retried per policy).
+ *
+ * Several instances: an agent may come back to another instance than the one that dispatched
+ * its runs. That one stores what the agent reports about them straight in the database (output
+ * de-duplicated by number there too; started and finished as conditional moves), and the
+ * dispatching instance, hearing nothing but seeing the host's `last_seen_at` kept fresh, waits
+ * for those runs to finish in the database instead of losing them.
  */
 import type { Logger } from 'pino';
 import type { ExecutionConfig } from '../core/config';
 import { ConflictError, NotFoundError } from '../core/errors';
+import { appendOutput, type RunNotifier } from '../core/run.service';
+import { isActive, isTerminal } from '../core/run-state';
 import type { Db } from '../db/database';
 import { findHostById, markHostConnected, markHostOffline, markHostSeen } from '../db/host.repository';
+import { moveRuns } from '../db/run-queue.repository';
+import { findRunById, findRunsByIds, type Run } from '../db/run.repository';
 import type { HostExecutor } from './dispatcher';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
 import type { AgentMessage, WireLimits } from './agent-protocol';
@@ -31,6 +41,10 @@ export interface AgentLinkDeps {
   wake: () => void;
   /** Tells `hostUpdated` subscribers (online, offline, last seen, what the agent reported). */
   hostChanged: (hostId: string) => void;
+  /** For runs another instance dispatched (see the top of this file). */
+  notify: RunNotifier;
+  onEvents: (ids: string[]) => void;
+  retry: (runs: Run[]) => Promise<unknown>;
 }
 
 export interface AgentInfo {
@@ -105,6 +119,8 @@ interface Link {
   /** Disabled hosts stay connected but get no runs. */
   enabled: boolean;
   lastSeen: number;
+  /** A silence check is reading the database. */
+  checking: boolean;
   runs: Map<string, PendingRun>;
   executor: HostExecutor;
 }
@@ -128,7 +144,7 @@ export class AgentHub {
   #link(hostId: string, hostName: string): Link {
     let link = this.#links.get(hostId);
     if (!link) {
-      const created: Link = { hostId, hostName, stream: undefined, enabled: false, lastSeen: Date.now(), runs: new Map(), executor: { execute: (plan, options) => this.#execute(created, plan, options) } };
+      const created: Link = { hostId, hostName, stream: undefined, enabled: false, lastSeen: Date.now(), checking: false, runs: new Map(), executor: { execute: (plan, options) => this.#execute(created, plan, options) } };
       link = created;
       this.#links.set(hostId, link);
     }
@@ -207,30 +223,72 @@ export class AgentHub {
     this.#serve(link);
   }
 
-  #pending(hostId: string, runId: string): PendingRun {
-    const run = this.#known(hostId).runs.get(runId);
-    if (!run) throw new NotFoundError(`Run ${runId} is not running on this host (it finished, was lost, or is another host's).`);
-    return run;
-  }
-
   /** Stores a numbered batch of a run's output (a number already stored is not stored again). */
   async output(hostId: string, runId: string, seq: number, pieces: OutputPiece[]): Promise<void> {
-    await this.#pending(hostId, runId).options.sink.write(pieces, { agentSeq: seq });
+    const pending = this.#known(hostId).runs.get(runId);
+    if (pending) return pending.options.sink.write(pieces, { agentSeq: seq });
+    await this.#activeRunElsewhere(hostId, runId);
+    try {
+      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, runId, pieces, { agentSeq: seq });
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error; // finished meanwhile: its output is closed
+    }
   }
 
-  started(hostId: string, runId: string, pid: number | null): void {
-    const run = this.#pending(hostId, runId);
+  async started(hostId: string, runId: string, pid: number | null): Promise<void> {
+    const run = this.#known(hostId).runs.get(runId);
+    if (!run) {
+      const elsewhere = await this.#activeRunElsewhere(hostId, runId);
+      await this.#moveElsewhere(elsewhere, { to: 'running', from: ['dispatched'], pid, events: [{ action: 'run.running', summary: `"${elsewhere.scriptName}" began running on "${elsewhere.hostName ?? 'unknown'}"` }] });
+      return;
+    }
     if (run.started) return; // said again after a reconnection
     run.started = true;
     run.options.onStart?.(pid);
   }
 
-  finished(hostId: string, runId: string, outcome: ExecutionOutcome): void {
+  async finished(hostId: string, runId: string, outcome: ExecutionOutcome): Promise<void> {
     const link = this.#known(hostId);
-    const run = this.#pending(hostId, runId);
+    const run = link.runs.get(runId);
+    if (!run) {
+      const elsewhere = await this.#activeRunElsewhere(hostId, runId);
+      const moved = await this.#moveElsewhere(elsewhere, {
+        to: outcome.state,
+        from: ['dispatched', 'running'],
+        started: elsewhere.state === 'dispatched',
+        exitCode: outcome.exitCode,
+        summary: outcome.summary,
+        result: outcome.result ?? null,
+        outputBytes: outcome.outputBytes,
+        outputTruncated: outcome.outputTruncated,
+        events: [{ action: 'run.finished', summary: `"${elsewhere.scriptName}" on "${elsewhere.hostName ?? 'unknown'}" ended ${outcome.state} (${outcome.summary})` }],
+      });
+      await this.#deps.retry(moved);
+      return;
+    }
     // A run that finished without a start message (a no-op job) still moved through running.
-    if (!run.started) this.started(hostId, runId, null);
+    if (!run.started) await this.started(hostId, runId, null);
     this.#settle(link, run, outcome);
+  }
+
+  /** A run of this host that another instance dispatched, still going; else NotFoundError. */
+  async #activeRunElsewhere(hostId: string, runId: string): Promise<Run> {
+    const run = await findRunById(this.#deps.db, runId);
+    if (!run || run.hostId !== hostId) throw new NotFoundError(`Run ${runId} is not a run of this host.`);
+    if (!isActive(run.state)) throw new NotFoundError(`Run ${runId} has ended (${run.state}): nothing more is expected of it.`);
+    return run;
+  }
+
+  async #moveElsewhere(run: Run, move: Omit<Parameters<typeof moveRuns>[1][number], 'id'>): Promise<Run[]> {
+    const { runs, eventIds } = await moveRuns(this.#deps.db, [{ id: run.id, ...move }]);
+    for (const moved of runs) this.#deps.notify.runUpdated(moved);
+    if (eventIds.length > 0) this.#deps.onEvents(eventIds);
+    return runs;
+  }
+
+  /** How many runs of a host this instance waits on. */
+  pendingRuns(hostId: string): number {
+    return this.#links.get(hostId)?.runs.size ?? 0;
   }
 
   /** Whether a host's agent is connected to this instance now. */
@@ -268,13 +326,40 @@ export class AgentHub {
     run.resolve(outcome);
   }
 
-  /** Agents silent past the timeout are offline; their runs are lost. */
+  /**
+   * Agents silent here past the timeout: offline, their runs lost — unless another instance has
+   * heard from the agent meanwhile (the host's last_seen_at), where it now reports those runs.
+   */
   #checkSilent(): void {
     const now = Date.now();
+    const timeout = this.#deps.config.hostTimeoutMs;
     for (const link of this.#links.values()) {
-      if (now - link.lastSeen <= this.#deps.config.hostTimeoutMs) continue;
-      void this.#goOffline(link, `lost: the agent on "${link.hostName}" was silent for ${Math.round(this.#deps.config.hostTimeoutMs / 1000)} s`);
+      if (now - link.lastSeen <= timeout || link.checking) continue;
+      link.checking = true;
+      void this.#silent(link, timeout)
+        .catch((error: unknown) => this.#deps.log.warn({ err: error, hostId: link.hostId }, 'could not check a silent agent; trying again'))
+        .finally(() => (link.checking = false));
     }
+  }
+
+  async #silent(link: Link, timeout: number): Promise<void> {
+    const host = await findHostById(this.#deps.db, link.hostId);
+    const seenElsewhere = host?.online && host.lastSeenAt && Date.now() - host.lastSeenAt.getTime() <= timeout;
+    if (!seenElsewhere) return this.#goOffline(link, `lost: the agent on "${link.hostName}" was silent for ${Math.round(timeout / 1000)} s`);
+    if (this.#deps.executors.get(link.hostId) === link.executor && !link.stream) this.#deps.executors.delete(link.hostId);
+    const runs = await findRunsByIds(this.#deps.db, [...link.runs.keys()]);
+    const byId = new Map(runs.map((run) => [run.id, run]));
+    for (const pending of [...link.runs.values()]) {
+      const run = byId.get(pending.runId);
+      if (!run || isTerminal(run.state)) {
+        // Finished through the other instance: this move is a no-op, the slot frees up.
+        this.#settle(link, pending, { state: 'lost', exitCode: run?.exitCode ?? null, summary: run?.summary ?? 'deleted', result: null, outputBytes: run?.outputBytes ?? 0, outputTruncated: run?.outputTruncated ?? false });
+      } else if (run.state === 'dispatched' && !pending.started) {
+        // Its plan went to a connection that is gone; the agent, now elsewhere, never said it has it.
+        this.#settle(link, pending, lost(`lost: the agent on "${link.hostName}" moved to another Runboard instance before starting it`));
+      }
+    }
+    if (link.runs.size === 0 && !link.stream && this.#links.get(link.hostId) === link) this.#links.delete(link.hostId);
   }
 
   async #goOffline(link: Link, reason: string): Promise<void> {

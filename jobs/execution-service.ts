@@ -74,7 +74,17 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     onEvents: deps.onEvents,
     executors,
   });
-  const agents = new AgentHub({ db, log, config, executors, wake: () => dispatcher.wake(), hostChanged: deps.hostChanged });
+  const agents = new AgentHub({
+    db,
+    log,
+    config,
+    executors,
+    wake: () => dispatcher.wake(),
+    hostChanged: deps.hostChanged,
+    notify: deps.notify,
+    onEvents: deps.onEvents,
+    retry: (runs) => dispatcher.retry(runs),
+  });
   const scheduler = new Scheduler({
     db,
     log,

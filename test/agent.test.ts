@@ -82,8 +82,7 @@ interface Proxy {
   close(): Promise<void>;
 }
 
-async function startProxy(target: string): Promise<Proxy> {
-  const { hostname, port } = new URL(target);
+async function startProxy(target: string | (() => string)): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   let swallowing = false;
   let down = false;
@@ -92,6 +91,7 @@ async function startProxy(target: string): Promise<Proxy> {
       client.destroy();
       return;
     }
+    const { hostname, port } = new URL(typeof target === 'string' ? target : target());
     const upstream = net.connect(Number(port), hostname);
     sockets.add(client).add(upstream);
     client.on('data', (data) => upstream.write(data));
@@ -479,4 +479,57 @@ describe('agents with several instances', () => {
       await database.drop();
     }
   }, 60_000);
+
+  it('an agent that comes back to another instance mid-run reports its run there: it finishes normally, all its output stored once', async () => {
+    if (needsSharedDatabase()) return;
+    const database = await createTestDatabase();
+    const a = await startTestServer(executing({ hostTimeoutMs: HOST_TIMEOUT_MS }), database);
+    const b = await startTestServer(executing({ hostTimeoutMs: HOST_TIMEOUT_MS }), database);
+    let target = a.url;
+    const proxy = await startProxy(() => target);
+    try {
+      const created = await a.gql(`mutation { createHost(input: { name: "agent-moves" }) { ... on CreateHostSuccess { data { agentKey host { id } } } } }`, {}, { cookie: a.adminCookie });
+      const hostId = decodeId('Host', created.data.createHost.data.host.id);
+      spawnAgent(proxy.url, created.data.createHost.data.agentKey);
+      await until('connected to A', () => a.execution!.agents.isConnected(hostId));
+      const lines = 600;
+      const scriptRow = await a.app.db
+        .insertInto('scripts')
+        .values({ name: 'moves', executable: '/bin/sh', body: `i=1; while [ $i -le ${lines} ]; do echo $i; i=$((i+1)); sleep 0.01; done` } as never)
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const started = await a.gql(START, { input: { scriptId: encodeGlobalID('Script', scriptRow.id), hostId: encodeGlobalID('Host', hostId) } }, { cookie: a.adminCookie });
+      const runId = decodeId('Run', started.data.startRun.data[0].id);
+      const runRow = () => a.app.db.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+      await until('running on A', async () => (await runRow()).state === 'running');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The load balancer now sends the agent to B.
+      target = b.url;
+      await proxy.cut(200);
+      await until('connected to B', () => b.execution!.agents.isConnected(hostId));
+      const row = await until('the run to finish', async () => {
+        const current = await runRow();
+        return current.finished_at ? current : undefined;
+      }, 40_000);
+      expect(row.state).toBe('succeeded');
+      expect(row.exit_code).toBe(0);
+      const stored = (await a.app.db.selectFrom('run_output').select('data').where('run_id', '=', runId).orderBy('seq').execute()).map((c) => c.data).join('');
+      expect(stored.split('\n').filter(Boolean)).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
+      // A, which dispatched it, does not call it lost later, and lets the run go.
+      await until('A to let the run go', () => a.execution!.agents.pendingRuns(hostId) === 0, HOST_TIMEOUT_MS * 3);
+      expect(a.execution!.agents.isConnected(hostId)).toBe(false);
+      expect((await runRow()).state).toBe('succeeded');
+      // And the host stays online: B hears it.
+      expect((await a.app.db.selectFrom('hosts').select('online').where('id', '=', hostId).executeTakeFirstOrThrow()).online).toBe(true);
+    } finally {
+      for (const agent of agents.splice(0)) {
+        agent.child.kill('SIGKILL');
+        await agent.exited;
+      }
+      await proxy.close();
+      await b.stop();
+      await a.stop();
+      await database.drop();
+    }
+  }, 90_000);
 });
