@@ -276,6 +276,7 @@ describe('agents', () => {
           expect((await run(runId)).state, 'still running when cut').toBe('running');
           // The second time the server stays out of reach for a while (less than the host timeout): the agent keeps the output.
           await proxy.cut(300, cut === 1 ? 1_000 : 0);
+          await until('the server to notice', () => !hub.isConnected(id));
         }
         const row = await finished(runId, 30_000);
         expect(row.state).toBe('succeeded');
