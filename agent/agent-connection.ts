@@ -96,7 +96,6 @@ export class AgentConnection {
         connected: () => {
           if (this.#client !== client) return;
           clearTimeout(this.#connectTimer);
-          this.#attempt = 0;
           this.#connected = true;
           this.#events.onConnected();
         },
@@ -127,6 +126,14 @@ export class AgentConnection {
     const wait = backoffMs(this.#attempt++);
     if (!wasConnected) this.#events.onRetrying?.(reason, wait);
     this.#retryTimer = setTimeout(() => this.#open(), wait);
+  }
+
+  /**
+   * The connection is good (the server took the agent's hello): the backoff starts over. Not
+   * on the socket opening alone, or a server that refuses the hello would be dialled in a loop.
+   */
+  healthy(): void {
+    this.#attempt = 0;
   }
 
   /** Drops the current connection (it seems dead) and dials again. */

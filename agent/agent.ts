@@ -90,6 +90,7 @@ export class Agent {
         runIds: [...this.#runs.keys()],
       });
       if (session !== this.#session) return;
+      this.#connection.healthy();
       this.#options.log(`connected as host ${hello.agentHello.hostId}${this.#runs.size ? `, holding ${this.#runs.size} run(s)` : ''}`);
       this.#ready = true;
       clearInterval(this.#heartbeat);
