@@ -389,10 +389,21 @@ describe('agents', () => {
     await online(id);
     const runId = await startOn(await script('echo started; sleep 300'), id);
     await until('the run to be running', async () => (await run(runId)).state === 'running' && (await storedOutput(runId)).includes('started'));
+    const watcher = wsClient(server.url, { apiKey: adminKey });
+    const seen: any[] = [];
+    watcher.subscribe(
+      { query: `subscription { hostUpdated { host { id online lastSeenAt } } }` },
+      { next: (result) => seen.push((result.data as any)?.hostUpdated?.host), error: () => undefined, complete: () => undefined },
+    );
+    await until('the watcher to hear a heartbeat', () => seen.some((h) => h?.id === encodeGlobalID('Host', id) && h.online));
     agent.child.kill('SIGKILL');
     const killedAt = Date.now();
     await agent.exited;
     await until('the host to go offline', async () => !(await host(id)).online, HOST_TIMEOUT_MS * 4);
+    // Subscribers were told, with when it was last seen.
+    const offline = await until('hostUpdated saying offline', () => seen.find((h) => h?.id === encodeGlobalID('Host', id) && !h.online));
+    expect(new Date(offline.lastSeenAt).getTime()).toBeLessThanOrEqual(killedAt + 100);
+    await watcher.dispose();
     // Not before the timeout: a brief disconnection must not lose runs.
     expect(Date.now() - killedAt).toBeGreaterThanOrEqual(HOST_TIMEOUT_MS - 1_000); // less a heartbeat period
     const row = await finished(runId, HOST_TIMEOUT_MS * 4);
