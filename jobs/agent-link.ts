@@ -30,6 +30,7 @@ import { findRunById, findRunsByIds, type Run } from '../db/run.repository';
 import type { HostExecutor } from './dispatcher';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
 import type { AgentMessage, WireLimits } from './agent-protocol';
+import { MessageStream } from './agent-stream';
 
 export interface AgentLinkDeps {
   db: Db;
@@ -62,53 +63,6 @@ interface PendingRun {
   /** The agent said it started the run. */
   started: boolean;
   cancelled: boolean;
-}
-
-/** An open `agentRuns` stream: messages wait in order until the subscriber takes them. */
-class MessageStream implements AsyncIterableIterator<AgentMessage> {
-  readonly #queue: AgentMessage[] = [];
-  #waiting: ((result: IteratorResult<AgentMessage>) => void) | undefined;
-  #done = false;
-  constructor(readonly onEnd: () => void) {}
-
-  push(message: AgentMessage): void {
-    if (this.#done) return;
-    const waiting = this.#waiting;
-    if (waiting) {
-      this.#waiting = undefined;
-      waiting({ value: message, done: false });
-    } else this.#queue.push(message);
-  }
-
-  get ended(): boolean {
-    return this.#done;
-  }
-
-  next(): Promise<IteratorResult<AgentMessage>> {
-    const message = this.#queue.shift();
-    if (message) return Promise.resolve({ value: message, done: false });
-    if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.#waiting = resolve));
-  }
-
-  return(): Promise<IteratorResult<AgentMessage>> {
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  /** Ends the stream (the subscriber left, a newer connection replaced it, or the host went offline). */
-  end(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#queue.length = 0;
-    this.#waiting?.({ value: undefined, done: true });
-    this.#waiting = undefined;
-    this.onEnd();
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
 }
 
 /** One agent host as this instance knows it. */
