@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { insertRuns } from '../db/run.repository';
 import { decodeId, encodeGlobalID } from '../graphql/ids';
 import { ROOT } from './support/process';
 import { createTestDatabase, executing, needsSharedDatabase, startTestServer, type TestServer } from './support/server';
@@ -246,6 +247,25 @@ describe('agents', () => {
     expect(result.cancelRun.__typename).toBe('CancelRunSuccess');
     await until('the child to die', () => !alive(child), 10_000);
     expect((await finished(runId)).state).toBe('cancelled');
+  }, 60_000);
+
+  it('a disabled host stays connected but gets no runs; enabled again, its agent runs the one waiting', async () => {
+    const { id, key } = await createAgentHost('agent-disabled');
+    spawnAgent(server.url, key);
+    await online(id);
+    const setEnabled = (enabled: boolean) => gql(`mutation($input: UpdateHostInput!) { updateHost(input: $input) { __typename } }`, { input: { id: encodeGlobalID('Host', id), enabled } });
+    await setEnabled(false);
+    const scriptId = await script('echo ran while enabled');
+    // Queued before it was disabled (startRun refuses a disabled host), the way a schedule's run waits.
+    const [queued] = await insertRuns(server.app.db, [{ scriptId, scriptName: 'disabled', hostId: id, hostName: 'agent-disabled', trigger: 'api', triggeredByUserId: null, triggeredBy: null }]);
+    server.execution!.wake();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await run(queued!.id)).state).toBe('queued');
+    expect(server.execution!.agents.isConnected(id)).toBe(true);
+    await setEnabled(true);
+    const row = await finished(queued!.id);
+    expect(row.state).toBe('succeeded');
+    expect(await storedOutput(queued!.id)).toBe('ran while enabled\n');
   }, 60_000);
 
   it('loses no output and stores none twice when its connection is cut mid-run, and the run finishes normally', async () => {
