@@ -237,11 +237,16 @@ export class Agent {
     }
   }
 
-  /** Stops: cancels what runs (its outcome is sent if the connection allows), then disconnects. */
-  async stop(graceMs = 5_000): Promise<void> {
+  /**
+   * Stops: cancels what runs (SIGTERM to each process group, SIGKILL after the kill grace), waits
+   * for those processes and — while connected — for the server to hear how they ended, then
+   * disconnects. Nothing it started is left running behind it, within `graceMs`.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     for (const held of this.#runs.values()) if (held.executing) held.abort.abort();
     const until = Date.now() + graceMs;
-    while (this.#runs.size > 0 && Date.now() < until && this.#ready) await new Promise((resolve) => setTimeout(resolve, 50));
+    const busy = () => [...this.#runs.values()].some((held) => held.executing) || (this.#ready && this.#runs.size > 0);
+    while (busy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
     clearInterval(this.#heartbeat);
     this.#unsubscribe?.();
     this.#connection.stop();

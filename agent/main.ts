@@ -60,8 +60,11 @@ async function main(argv: string[]): Promise<void> {
     stateDir,
     log,
     onRefused: (reason) => {
-      cleanUp();
-      fail(`the server refused this host's key (${reason}). Issue a new one (rotateHostKey) and restart the agent with it.`, EX_CONFIG);
+      // Its runs cannot be reported any more: stop them rather than leave them behind.
+      void agent.stop().finally(() => {
+        cleanUp();
+        fail(`the server refused this host's key (${reason}). Issue a new one (rotateHostKey) and restart the agent with it.`, EX_CONFIG);
+      });
     },
   });
   let stopping = false;

@@ -34,10 +34,15 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   }
 }
 
+/** Whether a process runs (a zombie waiting to be reaped does not). */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -378,16 +383,20 @@ describe('agents', () => {
     await hand.dispose();
   }, 60_000);
 
-  it('is refused once its key is revoked: the open connection is closed at once and the agent exits with 78', async () => {
+  it('is refused once its key is revoked: the open connection is closed at once, the agent stops its runs and exits with 78', async () => {
     const { id, key } = await createAgentHost('agent-revoked');
     const agent = spawnAgent(server.url, key);
     await online(id);
+    const runId = await startOn(await script('sleep 300 & echo "child $!"; wait'), id);
+    const child = await until('the child pid', async () => Number(/child (\d+)/.exec(await storedOutput(runId))?.[1]) || undefined);
     const revoked = await gql(`mutation($id: ID!) { revokeHostKey(id: $id) { __typename } }`, { id: encodeGlobalID('Host', id) });
     expect(revoked.revokeHostKey.__typename).toBe('RevokeHostKeySuccess');
     // Well before the 30 s re-check: revoking re-checks that host's connections at once.
     const code = await Promise.race([agent.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
     expect(code).toBe(78);
     expect(agent.output()).toMatch(/refused this host's key/);
+    // It stopped its run's processes before exiting: nothing left behind that nobody reports.
+    await until('its run to be stopped', () => !alive(child), 5_000);
     // And the same key cannot connect again.
     const again = spawnAgent(server.url, key);
     expect(await again.exited).toBe(78);
@@ -407,8 +416,9 @@ describe('agents', () => {
     const { id, key } = await createAgentHost('agent-killed');
     const agent = spawnAgent(server.url, key);
     await online(id);
-    const runId = await startOn(await script('echo started; sleep 300'), id);
+    const runId = await startOn(await script('echo "started $$"; sleep 300'), id);
     await until('the run to be running', async () => (await run(runId)).state === 'running' && (await storedOutput(runId)).includes('started'));
+    const group = Number(/started (\d+)/.exec(await storedOutput(runId))![1]);
     const watcher = wsClient(server.url, { apiKey: adminKey });
     const seen: any[] = [];
     watcher.subscribe(
@@ -430,6 +440,8 @@ describe('agents', () => {
     expect(row.state).toBe('lost');
     expect(row.summary).toMatch(/agent on "agent-killed" was silent/);
     expect(server.execution!.agents.isConnected(id)).toBe(false);
+    // Its process group outlived the agent (detached, like the server's own): clean up after the test.
+    process.kill(-group, 'SIGKILL');
   }, 60_000);
 
   it('--register creates its host with the registration key, keeps the key in the key file (0600) and reuses it; a wrong key is refused and audited', async () => {
