@@ -173,11 +173,13 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
               if (flip.eventId) app.pubsub.publish('eventAdded', { id: flip.eventId, objectType: 'Check' });
             }
           },
+          hostChanged: (id) => app.pubsub.publish('hostUpdated', { id, deleted: false }),
           version: packageJson.version,
         })
       : undefined;
     if (execution) {
       app.execution = execution;
+      app.agents = execution.agents;
       const stopListening = [
         events.listen('runUpdated', (message) => execution.runUpdated(message)),
         events.listen('scheduleUpdated', () => execution.scheduleChanged()),
@@ -209,6 +211,13 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
 
     const yoga = createGraphQLServer(app);
     const ws = createGraphQLWebSocketServer(app, yoga);
+    // A host changed (its key revoked or rotated, among others): its agents' keys are checked now.
+    const stopHostChecks = events.listen('hostUpdated', (message) => {
+      ws.recheckHost(message.id);
+      // Enabled or disabled: a connected agent gets runs, or stops getting them, at once.
+      execution?.agents.refresh(message.id).catch((error: unknown) => log.warn({ err: error, hostId: message.id }, 'could not refresh an agent host'));
+    });
+    cleanups.push(stopHostChecks);
     const nextServer = config.console ? await startConsole(config) : undefined;
     if (nextServer) cleanups.push(() => nextServer.close());
     const handleNext = nextServer?.getRequestHandler();

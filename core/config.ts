@@ -134,6 +134,8 @@ const envSchema = z.object({
   RUNBOARD_KILL_GRACE: duration('5s'),
   /** An instance silent this long is gone: its running runs are lost (and retried per policy). Default 30s. */
   RUNBOARD_INSTANCE_TIMEOUT: duration('30s'),
+  /** An agent's host silent this long is offline: its running runs are lost unless it comes back and reports them. Default 60s. */
+  RUNBOARD_HOST_TIMEOUT: duration('60s'),
   /** On shutdown, how long running runs may finish before they are stopped (and retried elsewhere). Default 10s. */
   RUNBOARD_SHUTDOWN_GRACE: duration('10s'),
   /** How often the alerter looks for new events and due deliveries when nothing woke it. Default 1s. */
@@ -192,6 +194,8 @@ export interface ExecutionConfig {
   outputFlushMs: number;
   killGraceMs: number;
   instanceTimeoutMs: number;
+  /** An agent silent this long is offline (its host's running runs become lost). */
+  hostTimeoutMs: number;
   shutdownGraceMs: number;
 }
 
@@ -239,6 +243,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       outputFlushMs: Math.round(e.RUNBOARD_OUTPUT_FLUSH * 1000),
       killGraceMs: Math.round(e.RUNBOARD_KILL_GRACE * 1000),
       instanceTimeoutMs: Math.round(e.RUNBOARD_INSTANCE_TIMEOUT * 1000),
+      hostTimeoutMs: Math.round(e.RUNBOARD_HOST_TIMEOUT * 1000),
       shutdownGraceMs: Math.round(e.RUNBOARD_SHUTDOWN_GRACE * 1000),
     },
     alerts: {

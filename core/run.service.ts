@@ -7,7 +7,7 @@ import { findChecksByIds } from '../db/check.repository';
 import type { Db } from '../db/database';
 import { findGroupsByIds } from '../db/group.repository';
 import { findHostsByIds, type Host } from '../db/host.repository';
-import { appendChunks, type OutputChunk, type OutputStream } from '../db/run-output.repository';
+import { agentOutputSeq, appendChunks, type OutputChunk, type OutputStream } from '../db/run-output.repository';
 import {
   deleteRunUnless,
   findGroupHosts,
@@ -437,14 +437,29 @@ export interface RunDeps {
 /**
  * Appends output to an active run and tells subscribers of each chunk after the commit. NUL
  * characters (which PostgreSQL text cannot hold) become U+FFFD; empty chunks are dropped.
+ *
+ * `agentSeq` numbers a chunk from an agent (1, 2, 3… per run), which sends a chunk again when its
+ * acknowledgement was lost: a number already stored is a duplicate and stores nothing (answers
+ * []); one that skips ahead is refused, so the agent resends from the last one acknowledged.
  */
-export async function appendOutput(deps: RunDeps, runId: string, chunks: readonly { stream: OutputStream; data: string }[]): Promise<OutputChunk[]> {
+export async function appendOutput(
+  deps: RunDeps,
+  runId: string,
+  chunks: readonly { stream: OutputStream; data: string }[],
+  options: { agentSeq?: number } = {},
+): Promise<OutputChunk[]> {
+  const { agentSeq } = options;
   const clean = chunks.filter((chunk) => chunk.data.length > 0).map((chunk) => ({ stream: chunk.stream, data: chunk.data.replaceAll('\0', '\uFFFD') }));
   const appended = await deps.db.transaction().execute(async (trx) => {
-    const result = await appendChunks(trx, runId, clean, ACTIVE_STATES);
+    const result = await appendChunks(trx, runId, clean, ACTIVE_STATES, agentSeq);
     if (result) return result;
     const run = await existingRun(trx, runId);
-    throw new ConflictError(`${capitalize(describeRun(run))} has finished (${run.state}); its output is closed.`);
+    if (!isActive(run.state)) throw new ConflictError(`${capitalize(describeRun(run))} has finished (${run.state}); its output is closed.`);
+    const stored = (await agentOutputSeq(trx, runId)) ?? 0;
+    if (agentSeq !== undefined && agentSeq <= stored) return [];
+    throw new ValidationError(`Output chunk ${agentSeq} of ${describeRun(run)} came before chunk ${stored + 1}: send chunk ${stored + 1} first.`, [
+      { path: ['seq'], message: `The next chunk is number ${stored + 1}.` },
+    ]);
   });
   for (const chunk of appended) deps.notify.runOutput(chunk);
   return appended;

@@ -149,3 +149,59 @@ export async function schedulesTargetingHost(db: Db, hostId: string): Promise<st
     .execute();
   return rows.map((row) => row.name);
 }
+
+// An agent's connection. These change what the host reports and whether it is online, never its
+// settings, so `updated_at` stays.
+
+/** An agent said hello: the host is online, with what the agent reported. */
+export async function markHostConnected(db: Db, id: string, agent: { hostname: string; os: string; agentVersion: string }): Promise<Host | undefined> {
+  const row = await db
+    .updateTable('hosts')
+    .set({ online: true, last_seen_at: sql<Date>`now()`, hostname: agent.hostname, os: agent.os, agent_version: agent.agentVersion })
+    .where('id', '=', id)
+    .where('kind', '=', 'agent')
+    .returningAll()
+    .executeTakeFirst();
+  return row && toHost(row);
+}
+
+/** The agent was heard from (a heartbeat): it is online, seen now. */
+export async function markHostSeen(db: Db, id: string): Promise<Host | undefined> {
+  const row = await db
+    .updateTable('hosts')
+    .set({ online: true, last_seen_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('kind', '=', 'agent')
+    .returningAll()
+    .executeTakeFirst();
+  return row && toHost(row);
+}
+
+/** Marks an agent host offline; undefined when it already was (or is gone). */
+export async function markHostOffline(db: Db, id: string): Promise<Host | undefined> {
+  const row = await db
+    .updateTable('hosts')
+    .set({ online: false })
+    .where('id', '=', id)
+    .where('kind', '=', 'agent')
+    .where('online', '=', true)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toHost(row);
+}
+
+/**
+ * Agent hosts marked online but not heard from for `silentSeconds` (their agent, or the instance
+ * holding its connection, went away): marked offline and returned.
+ */
+export async function markSilentHostsOffline(db: Db, silentSeconds: number): Promise<Host[]> {
+  const rows = await db
+    .updateTable('hosts')
+    .set({ online: false })
+    .where('kind', '=', 'agent')
+    .where('online', '=', true)
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', sql<Date>`now() - make_interval(secs => ${silentSeconds})`)]))
+    .returningAll()
+    .execute();
+  return rows.map(toHost);
+}

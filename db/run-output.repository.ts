@@ -40,16 +40,18 @@ export async function appendChunks(
   runId: string,
   chunks: { stream: OutputStream; data: string }[],
   states: readonly RunState[],
+  agentSeq?: number,
 ): Promise<OutputChunk[] | undefined> {
   const sizes = chunks.map((chunk) => Buffer.byteLength(chunk.data, 'utf8'));
   const total = sizes.reduce((sum, size) => sum + size, 0);
-  const run = await trx
+  let update = trx
     .updateTable('runs')
     .set({ output_bytes: sql<string>`output_bytes + ${total}`, updated_at: sql<Date>`now()` })
     .where('id', '=', runId)
-    .where('state', 'in', [...states])
-    .returning('output_bytes')
-    .executeTakeFirst();
+    .where('state', 'in', [...states]);
+  // An agent's chunk is stored only right after the one before it (see agentOutputSeq).
+  if (agentSeq !== undefined) update = update.set({ agent_output_seq: agentSeq }).where('agent_output_seq', '=', agentSeq - 1);
+  const run = await update.returning('output_bytes').executeTakeFirst();
   if (!run) return undefined;
   if (chunks.length === 0) return [];
   // Read after the lock, so this sees every chunk a competing append committed before us.
@@ -66,6 +68,12 @@ export async function appendChunks(
   });
   const inserted = await trx.insertInto('run_output').values(rows).returningAll().execute();
   return inserted.map(toChunk).sort((a, b) => a.seq - b.seq);
+}
+
+/** The number of the last chunk stored from a run's agent (0: none), or undefined without the run. */
+export async function agentOutputSeq(db: Db, runId: string): Promise<number | undefined> {
+  const row = await db.selectFrom('runs').select('agent_output_seq').where('id', '=', runId).executeTakeFirst();
+  return row?.agent_output_seq;
 }
 
 export interface ChunkRange {

@@ -281,6 +281,8 @@ export interface RunsTable {
   queue_position: Generated<string>;
   result: ColumnType<unknown, string | null | undefined, string | null>;
   dispatched_at: NullableTimestamp;
+  /** The last output chunk number stored from the run's agent (0: none; migration 20261204T0004). */
+  agent_output_seq: Generated<number>;
 }
 
 /** A running Runboard process. */

@@ -11,7 +11,14 @@ import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { ForbiddenError, UnauthenticatedError, type DomainError } from '../core/errors';
 import { roleAllows, type Role } from '../core/roles';
-import type { Context, SignedInContext } from './context';
+import type { AgentCaller, Context, SignedInContext } from './context';
+
+/** Whether a failed scope check asked for an agent. */
+function neededAgent(failure: AuthFailure): boolean {
+  if (failure.kind === 'AuthScope') return failure.scope === 'agent';
+  if (failure.kind === 'AnyAuthScopes' || failure.kind === 'AllAuthScopes') return failure.failures.some(neededAgent);
+  return false;
+}
 
 /** The role a failed scope check asked for, searched through nested any/all failures. */
 function requiredRole(failure: AuthFailure): string | undefined {
@@ -45,8 +52,9 @@ export function toGraphQLError(error: DomainError): GraphQLError {
 
 export const builder = new SchemaBuilder<{
   Context: Context;
-  AuthScopes: { signedIn: boolean; role: Role };
-  AuthContexts: { signedIn: SignedInContext; role: SignedInContext };
+  /** `agent`: the caller is a host's agent (its host key); only the agent operations ask for it. */
+  AuthScopes: { signedIn: boolean; role: Role; agent: boolean };
+  AuthContexts: { signedIn: SignedInContext; role: SignedInContext; agent: Context & { agent: AgentCaller } };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     JSON: { Input: unknown; Output: unknown };
@@ -97,9 +105,15 @@ export const builder = new SchemaBuilder<{
     authScopes: (context) => ({
       signedIn: context.viewer !== null,
       role: (required: Role) => context.viewer !== null && roleAllows(context.viewer.role, required),
+      agent: context.agent !== undefined,
     }),
     unauthorizedError: (_parent, context, info, result) => {
+      const field = `${info.parentType.name}.${info.fieldName}`;
+      if (context.agent) return toGraphQLError(new ForbiddenError(`A host key may only be used for the agent operations, not ${field}.`));
       if (!context.viewer) return toGraphQLError(new UnauthenticatedError());
+      if (neededAgent(result.failure)) {
+        return toGraphQLError(new ForbiddenError(`${field} is for agents: only a host's agent, connected with its host key, may use it.`));
+      }
       const role = requiredRole(result.failure);
       const needed = role ? ` It needs the ${role} role.` : '';
       return toGraphQLError(

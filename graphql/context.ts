@@ -9,6 +9,7 @@ import type { LoginThrottle } from '../core/login-throttle';
 import type { SecretBox } from '../core/secrets';
 import type { SessionStore } from '../core/session';
 import type { Db } from '../db/database';
+import type { AgentHub } from '../jobs/agent-link';
 import type { PubSub } from './pubsub';
 
 export interface App {
@@ -24,6 +25,13 @@ export interface App {
   secrets: SecretBox;
   /** This instance's execution, when it executes runs: mutations that queue runs wake it. */
   execution?: { wake(): void; deliverNow?(deliveryId: string): Promise<void> };
+  /** The agents connected to this instance (when it executes runs): the agent operations use it. */
+  agents?: AgentHub;
+}
+
+/** A caller that authenticated with a host's agent key: it may use the agent operations only. */
+export interface AgentCaller {
+  hostId: string;
 }
 
 export interface Context {
@@ -31,6 +39,8 @@ export interface Context {
   requestId: string;
   log: Logger;
   viewer: Viewer | null;
+  /** Set (and `viewer` null) when the caller is an agent, by its host key (graphql-ws only). */
+  agent?: AgentCaller;
   /** Client address (from X-Forwarded-For only with RUNBOARD_TRUST_PROXY). */
   ip: string;
   userAgent: string | null;

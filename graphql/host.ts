@@ -113,7 +113,7 @@ const UpdateHostInput = builder.inputType('UpdateHostInput', {
   }),
 });
 
-const HostAgentKeyRef = builder.objectRef<{ host: Host; agentKey: string }>('HostAgentKey').implement({
+export const HostAgentKeyRef = builder.objectRef<{ host: Host; agentKey: string }>('HostAgentKey').implement({
   description: 'A host and its newly issued agent key.',
   fields: (t) => ({
     host: t.field({ type: HostRef, description: 'The host.', resolve: (result) => result.host }),

@@ -20,5 +20,7 @@ import './alert-rule';
 import './alert-delivery';
 import './maintenance-window';
 import './snooze';
+import './agent';
+import './host-registration';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

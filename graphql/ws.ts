@@ -2,19 +2,25 @@
  * graphql-ws on /api/graphql: the same schema, plugins and context as HTTP.
  *
  * A connection authenticates once, at `connection_init`: with the session cookie sent on the
- * upgrade, or with `connectionParams.apiKey`. Anonymous or failed connections are closed with
- * 4401 and a reason. Every open connection's credentials are checked again every
- * `RECHECK_MS`, so a signed-out session, a disabled user or a revoked key loses its sockets.
+ * upgrade, or with `connectionParams.apiKey`, or — for an agent — with `connectionParams.hostKey`
+ * (a host's `rbh_…` key), which makes the caller that host's agent: it may use the agent
+ * operations (graphql/agent.ts) and nothing else. Anonymous or failed connections are closed with
+ * 4401 and a reason. Every open connection's credentials are checked again every `RECHECK_MS`,
+ * so a signed-out session, a disabled user or a revoked key loses its sockets; an agent's are
+ * also checked at once when its host changes (`recheckHost`: a revoked or rotated key).
  */
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { Context as WsContext } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { authenticate, readCredentials, type Credentials, type Viewer } from '../core/auth.service';
 import { DomainError, UnauthenticatedError } from '../core/errors';
+import { authenticateHostKey } from '../core/host.service';
+import { throttleKeys } from '../core/login-throttle';
 import { findUserById } from '../db/user.repository';
-import type { App, Context } from './context';
+import { AGENT_OPERATIONS } from './agent';
+import type { AgentCaller, App, Context } from './context';
 import { clientIp, isSecure } from './http';
 import type { GraphQLServer } from './yoga';
 
@@ -26,6 +32,27 @@ interface Extra extends Record<PropertyKey, unknown> {
   request: IncomingMessage;
   credentials?: Credentials;
   viewer?: Viewer;
+  /** An agent's connection: its host key and host. */
+  hostKey?: string;
+  agent?: AgentCaller;
+}
+
+/** A host key in connectionParams (`hostKey`, or an `apiKey` that is one), if any. */
+function connectionHostKey(params: Record<string, unknown> | undefined): string | undefined {
+  const hostKey = params?.hostKey;
+  if (typeof hostKey === 'string' && hostKey) return hostKey;
+  const apiKey = params?.apiKey;
+  return typeof apiKey === 'string' && apiKey.startsWith('rbh_') ? apiKey : undefined;
+}
+
+/** Why an agent's operation is refused, or undefined: an agent may only use agent operations. */
+function agentRefusal(document: DocumentNode, operationName: string | null | undefined): GraphQLError | undefined {
+  const operation = getOperationAST(document, operationName);
+  const fields = operation?.selectionSet.selections ?? [];
+  const other = fields.find((node) => node.kind !== Kind.FIELD || (node.name.value !== '__typename' && !AGENT_OPERATIONS.has(node.name.value)));
+  if (!other && operation) return undefined;
+  const name = other?.kind === Kind.FIELD ? other.name.value : 'fragments at the root';
+  return new GraphQLError(`A host key may only be used for the agent operations, not ${name}.`, { extensions: { code: 'FORBIDDEN' } });
 }
 
 function closeUnauthorized(socket: WebSocket, message: string): void {
@@ -55,6 +82,10 @@ function connectionCredentials(app: App, ctx: WsContext<Record<string, unknown> 
 
 /** True while the connection's credentials are still good (session open, key live, user enabled). */
 async function stillValid(app: App, extra: Extra): Promise<boolean> {
+  if (extra.agent && extra.hostKey) {
+    const host = await authenticateHostKey(app.db, extra.hostKey);
+    return host?.id === extra.agent.hostId;
+  }
   const { credentials, viewer } = extra;
   if (!credentials || !viewer) return false;
   if (credentials.kind === 'session') {
@@ -72,6 +103,8 @@ async function stillValid(app: App, extra: Extra): Promise<boolean> {
 
 export interface GraphQLWebSocketServer {
   wss: WebSocketServer;
+  /** Re-checks the key of the agents of a host now (it changed: its key may be revoked or rotated). */
+  recheckHost(hostId: string): void;
   stop(): Promise<void>;
 }
 
@@ -86,6 +119,21 @@ export function createGraphQLWebSocketServer(app: App, yoga: GraphQLServer): Gra
       connectionInitWaitTimeout: 10_000,
       onConnect: async (ctx) => {
         try {
+          const hostKey = connectionHostKey(ctx.connectionParams);
+          if (hostKey) {
+            const ip = throttleKeys.ip(clientIp(ctx.extra.request, app.config.trustProxy));
+            app.throttle.check([ip]);
+            const host = await authenticateHostKey(app.db, hostKey);
+            if (!host || host.kind !== 'agent') {
+              app.throttle.fail([ip]);
+              closeUnauthorized(ctx.extra.socket, 'Unauthorized: the host key is not valid (unknown, revoked or replaced by a new one).');
+              return false;
+            }
+            ctx.extra.hostKey = hostKey;
+            ctx.extra.agent = { hostId: host.id };
+            authenticated.add(ctx.extra);
+            return true;
+          }
           const credentials = connectionCredentials(app, ctx);
           if (!credentials) {
             closeUnauthorized(ctx.extra.socket, 'Unauthorized: sign in first, or pass connectionParams.apiKey.');
@@ -112,7 +160,7 @@ export function createGraphQLWebSocketServer(app: App, yoga: GraphQLServer): Gra
       },
       onSubscribe: async (ctx, _id, payload) => {
         const { extra } = ctx;
-        if (!extra.viewer || !(await stillValid(app, extra))) {
+        if ((!extra.viewer && !extra.agent) || !(await stillValid(app, extra))) {
           closeUnauthorized(extra.socket, 'Unauthorized: your credentials are no longer valid; sign in again.');
           return [new GraphQLError('Your credentials are no longer valid; sign in again.', { extensions: { code: 'UNAUTHENTICATED' } })];
         }
@@ -120,7 +168,8 @@ export function createGraphQLWebSocketServer(app: App, yoga: GraphQLServer): Gra
           app,
           requestId: `ws-${_id}`,
           log: app.log,
-          viewer: extra.viewer,
+          viewer: extra.viewer ?? null,
+          ...(extra.agent && { agent: extra.agent }),
           ip: clientIp(extra.request, app.config.trustProxy),
           userAgent: extra.request.headers['user-agent'] ?? null,
           secure: isSecure(extra.request, app.config.trustProxy),
@@ -142,6 +191,8 @@ export function createGraphQLWebSocketServer(app: App, yoga: GraphQLServer): Gra
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        const refusal = extra.agent && agentRefusal(document, payload.operationName);
+        if (refusal) return [refusal];
         return {
           schema,
           document,
@@ -155,23 +206,26 @@ export function createGraphQLWebSocketServer(app: App, yoga: GraphQLServer): Gra
     wss,
   );
 
+  const recheckOne = (extra: Extra) =>
+    void stillValid(app, extra).then(
+      (valid) => {
+        if (!valid) {
+          authenticated.delete(extra);
+          closeUnauthorized(extra.socket, 'Unauthorized: your session or key has ended.');
+        }
+      },
+      (error: unknown) => app.log.warn({ err: error }, 'could not re-check a WebSocket connection'),
+    );
   const recheck = setInterval(() => {
-    for (const extra of authenticated) {
-      void stillValid(app, extra).then(
-        (valid) => {
-          if (!valid) {
-            authenticated.delete(extra);
-            closeUnauthorized(extra.socket, 'Unauthorized: your session or key has ended.');
-          }
-        },
-        (error: unknown) => app.log.warn({ err: error }, 'could not re-check a WebSocket connection'),
-      );
-    }
+    for (const extra of authenticated) recheckOne(extra);
   }, RECHECK_MS);
   recheck.unref();
 
   return {
     wss,
+    recheckHost(hostId) {
+      for (const extra of authenticated) if (extra.agent?.hostId === hostId) recheckOne(extra);
+    },
     async stop() {
       clearInterval(recheck);
       for (const client of wss.clients) client.close(1001, 'Runboard is shutting down');

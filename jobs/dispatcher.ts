@@ -279,13 +279,22 @@ export class Dispatcher {
 
   async #execute(flight: InFlight, plan: ExecutionPlan, script: Script): Promise<void> {
     const { run } = flight;
-    const executor = this.#deps.executors.get(run.hostId ?? '')!;
+    const executor = this.#deps.executors.get(run.hostId ?? '');
+    if (!executor) {
+      // Its host's agent disconnected between the claim and now: back to the queue, for whichever
+      // instance it reconnects to.
+      this.#inFlight.delete(run.id);
+      await this.#finishes.add({ id: run.id, to: 'queued', from: ['dispatched'], release: true }).catch((error: unknown) => {
+        this.#deps.log.error({ err: error, runId: run.id }, 'could not put back a run whose host went away');
+      });
+      return;
+    }
     let start: RunMove | undefined;
     let started: Promise<Run | undefined> | undefined;
     let outcome: ExecutionOutcome;
     try {
       outcome = await executor.execute(plan, {
-        sink: { write: (pieces) => this.#write(run, pieces) },
+        sink: { write: (pieces, at) => this.#write(run, pieces, at?.agentSeq) },
         signal: flight.abort.signal,
         onStart: (pid) => {
           for (const listener of this.listeners.started) listener(run.id);
@@ -311,12 +320,15 @@ export class Dispatcher {
     await this.#finish(flight, script, outcome);
   }
 
-  async #write(run: Run, pieces: OutputPiece[]): Promise<void> {
+  async #write(run: Run, pieces: OutputPiece[], agentSeq?: number): Promise<void> {
     try {
-      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, run.id, pieces);
+      await appendOutput({ db: this.#deps.db, notify: this.#deps.notify }, run.id, pieces, { agentSeq });
     } catch (error) {
-      // Finished elsewhere (cancelled): its output is closed; anything else is logged, not fatal.
-      if (!(error instanceof ConflictError)) this.#deps.log.warn({ err: error, runId: run.id }, 'could not store output');
+      // Finished elsewhere (cancelled): its output is closed; anything else is logged, not fatal
+      // here — except to an agent, which keeps the batch and sends it again.
+      if (error instanceof ConflictError) return;
+      if (agentSeq !== undefined) throw error;
+      this.#deps.log.warn({ err: error, runId: run.id }, 'could not store output');
     }
   }
 

@@ -13,14 +13,17 @@ import type { AlertConfig, ExecutionConfig } from '../core/config';
 import type { RunNotifier, RunUpdatedMessage } from '../core/run.service';
 import type { SecretBox } from '../core/secrets';
 import type { Db } from '../db/database';
+import { markSilentHostsOffline } from '../db/host.repository';
 import { beat, deleteOldInstances, markStopped, registerInstance } from '../db/instance.repository';
 import { findRunsOfGoneInstances, moveRuns, type RunMove } from '../db/run-queue.repository';
 import { findLocalHost } from '../db/run.repository';
 import type { RunState } from '../db/schema';
 import type { AppliedFlip } from '../db/check-sweep.repository';
+import { AgentHub } from './agent-link';
 import { startAgenda } from './agenda';
 import { CheckSweeper } from './check-sweeper';
 import { Alerter } from './alerter';
+import type { HostExecutor } from './dispatcher';
 import { Dispatcher } from './dispatcher';
 import { executeLocally } from './local-executor';
 import { killOrphans } from './orphans';
@@ -45,6 +48,8 @@ export interface Execution {
   deliverNow(deliveryId: string): Promise<void>;
   /** Resolves runs of instances that went silent (Agenda does this periodically). */
   recoverRuns(): Promise<void>;
+  /** The agents connected to this instance, which execute their hosts' runs. */
+  agents: AgentHub;
   stop(): Promise<void>;
 }
 
@@ -60,6 +65,8 @@ export interface ExecutionDeps {
   scheduleFired: (scheduleId: string) => void;
   /** The check sweeper flipped checks (late, down): tell subscribers of them and their events. */
   checksFlipped: (flips: AppliedFlip[]) => void;
+  /** A host came online, went offline or was heard from. */
+  hostChanged: (hostId: string) => void;
   version: string;
 }
 
@@ -71,6 +78,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
   const { db, log, config } = deps;
   const instance = await registerInstance(db, { hostname: os.hostname(), pid: process.pid, version: deps.version });
   const local = await findLocalHost(db);
+  const executors = new Map<string, HostExecutor>(local ? [[local.id, { execute: executeLocally }]] : []);
   const dispatcher = new Dispatcher({
     db,
     secrets: deps.secrets,
@@ -79,7 +87,18 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     config,
     notify: deps.notify,
     onEvents: deps.onEvents,
-    executors: new Map(local ? [[local.id, { execute: executeLocally }]] : []),
+    executors,
+  });
+  const agents = new AgentHub({
+    db,
+    log,
+    config,
+    executors,
+    wake: () => dispatcher.wake(),
+    hostChanged: deps.hostChanged,
+    notify: deps.notify,
+    onEvents: deps.onEvents,
+    retry: (runs) => dispatcher.retry(runs),
   });
   const scheduler = new Scheduler({
     db,
@@ -128,6 +147,14 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
       jobs: [
         { name: 'runboard: recover runs of silent instances', everyMs: Math.max(1_000, Math.floor(config.instanceTimeoutMs / 3)), work: recoverRuns },
         {
+          // Hosts whose agent (or the instance holding its connection) went away without a word.
+          name: 'runboard: mark silent hosts offline',
+          everyMs: Math.max(1_000, Math.floor(config.hostTimeoutMs / 3)),
+          work: async () => {
+            for (const host of await markSilentHostsOffline(db, config.hostTimeoutMs / 1000)) deps.hostChanged(host.id);
+          },
+        },
+        {
           name: 'runboard: forget old instances',
           everyMs: 3_600_000,
           work: async () => void (await deleteOldInstances(db, FORGET_INSTANCES_SECONDS)),
@@ -136,6 +163,7 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     });
   } catch (error) {
     clearInterval(heartbeat);
+    agents.stop();
     throw new Error(`Agenda could not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const alerter = new Alerter({ db, secrets: deps.secrets, log, config: deps.alerts });
@@ -162,12 +190,14 @@ export async function startExecution(deps: ExecutionDeps): Promise<Execution> {
     onRunStarted: (listener) => subscribe(dispatcher.listeners.started, listener),
     onRunFinished: (listener) => subscribe(dispatcher.listeners.finished, listener),
     recoverRuns,
+    agents,
     stop: () =>
       (stopping ??= (async () => {
         await sweeper.stop();
         await scheduler.stop();
         await agenda?.stop(false);
         await dispatcher.stop(config.shutdownGraceMs);
+        agents.stop();
         // After the dispatcher, so how its last runs finished is alerted (or left to another instance).
         alerter.wake();
         await alerter.stop();

@@ -56,7 +56,11 @@ export interface OutputPiece {
 }
 
 export interface OutputSink {
-  write(pieces: OutputPiece[]): Promise<void>;
+  /**
+   * `agentSeq`: the number an agent gave this batch (1, 2, 3… per run); a batch already stored is
+   * not stored again. With it, a failure to store rejects (the agent keeps the batch and resends).
+   */
+  write(pieces: OutputPiece[], options?: { agentSeq?: number }): Promise<void>;
 }
 
 export interface ExecuteOptions {
@@ -74,7 +78,8 @@ export interface ExecuteOptions {
   flushBytes?: number;
 }
 
-export type FinishedState = 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+/** `lost`: only from an agent's executor, when the agent went away with the run (the local one never). */
+export type FinishedState = 'succeeded' | 'failed' | 'timed_out' | 'cancelled' | 'lost';
 
 export interface ExecutionOutcome {
   state: FinishedState;

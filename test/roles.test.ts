@@ -1,12 +1,15 @@
 /**
  * Every root field of the schema against every kind of caller: refused below its role, let
  * through at it. A field missing from the rules (test/rules/, one file per domain) fails the
- * suite, so new operations must declare who may use them.
+ * suite, so new operations must declare who may use them. A host's agent key is one more kind
+ * of caller (over graphql-ws): let through on the agent operations only, which every person is
+ * refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../graphql/schema';
 import { startTestServer, type TestServer } from './support/server';
 import { runOnce, wsClient } from './support/ws';
+import { rules as agent } from './rules/agent.rules';
 import { rules as attachment } from './rules/attachment.rules';
 import { rules as check } from './rules/check.rules';
 import { rules as core } from './rules/core.rules';
@@ -32,7 +35,19 @@ const RULES: Rules = {
   ...check,
   ...options,
   ...notification,
+  ...agent,
 };
+
+/** The operation's result over graphql-ws, as a refusal code (undefined: let through). */
+async function overWebSocket(url: string, params: { apiKey?: string }, operation: string): Promise<{ code: string | undefined; message: string }> {
+  const client = wsClient(url, params);
+  const outcome = await runOnce(client, operation, undefined, 1500);
+  await client.dispose();
+  let code: string | undefined;
+  if (outcome.closed) code = outcome.closed.code === 4401 ? 'UNAUTHENTICATED' : `closed ${outcome.closed.code}`;
+  else code = outcome.errors?.[0]?.extensions?.code ?? (outcome.errors?.[0]?.message === 'timed out' ? undefined : 'other');
+  return { code, message: outcome.closed?.reason ?? outcome.errors?.[0]?.message ?? '' };
+}
 
 function rootFields(): string[] {
   return (['Query', 'Mutation', 'Subscription'] as const).flatMap((root) => {
@@ -44,6 +59,7 @@ function rootFields(): string[] {
 describe('roles on every operation', () => {
   let server: TestServer;
   const keys: Partial<Record<Level, string>> = {};
+  let hostKey: string;
 
   beforeAll(async () => {
     server = await startTestServer();
@@ -53,6 +69,8 @@ describe('roles on every operation', () => {
       keys[role] = await server.createKey(cookie, 'matrix');
     }
     keys.admin = await server.createKey(server.adminCookie, 'matrix');
+    const host = await server.gql(`mutation { createHost(input: { name: "matrix-agent" }) { ... on CreateHostSuccess { data { agentKey } } } }`, {}, { cookie: server.adminCookie });
+    hostKey = host.data.createHost.data.agentKey;
   });
   afterAll(() => server?.close());
 
@@ -65,16 +83,11 @@ describe('roles on every operation', () => {
     it(`${field} needs ${rule.minimum}`, async () => {
       for (const level of LEVELS) {
         const apiKey = keys[level as Exclude<Level, 'anonymous'>];
-        const allowed = LEVELS.indexOf(level) >= LEVELS.indexOf(rule.minimum);
+        const allowed = rule.minimum !== 'agent' && LEVELS.indexOf(level) >= LEVELS.indexOf(rule.minimum);
         let code: string | undefined;
         let message = '';
         if (field.startsWith('Subscription.')) {
-          const client = wsClient(server.url, { apiKey });
-          const outcome = await runOnce(client, rule.operation, undefined, 1500);
-          await client.dispose();
-          if (outcome.closed) code = outcome.closed.code === 4401 ? 'UNAUTHENTICATED' : `closed ${outcome.closed.code}`;
-          else code = outcome.errors?.[0]?.extensions?.code ?? (outcome.errors?.[0]?.message === 'timed out' ? undefined : 'other');
-          message = outcome.closed?.reason ?? outcome.errors?.[0]?.message ?? '';
+          ({ code, message } = await overWebSocket(server.url, { apiKey }, rule.operation));
         } else {
           const result = await server.gql(rule.operation, {}, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
           code = result.errors?.[0]?.extensions?.code;
@@ -87,6 +100,10 @@ describe('roles on every operation', () => {
           expect(code, `${field} as ${level}: ${message}`).toBe(level === 'anonymous' ? 'UNAUTHENTICATED' : 'FORBIDDEN');
         }
       }
+      // An agent's host key: the agent operations only (graphql-ws is how agents connect).
+      const asAgent = await overWebSocket(server.url, { apiKey: hostKey }, rule.operation);
+      if (rule.minimum === 'agent') expect(['UNAUTHENTICATED', 'FORBIDDEN'], `${field} as an agent: ${asAgent.message}`).not.toContain(asAgent.code);
+      else expect(asAgent.code, `${field} as an agent: ${asAgent.message}`).toBe('FORBIDDEN');
     });
   }
 });

@@ -2,7 +2,8 @@
 export type Level = 'anonymous' | 'viewer' | 'operator' | 'admin';
 
 export interface Rule {
-  minimum: Level;
+  /** `agent`: only a host's agent (its host key) may use it, and no person of any role. */
+  minimum: Level | 'agent';
   /** An operation that uses the field harmlessly (it may fail with a typed error, never a refusal). */
   operation: string;
 }

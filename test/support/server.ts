@@ -113,6 +113,7 @@ export const TEST_EXECUTION: ExecutionConfig = {
   outputFlushMs: 50,
   killGraceMs: 2_000,
   instanceTimeoutMs: 30_000,
+  hostTimeoutMs: 60_000,
   shutdownGraceMs: 2_000,
 };
 
