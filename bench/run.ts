@@ -8,6 +8,7 @@
  *   npm run bench -- burst         [--schedules 10000] [--cap 120]
  *   npm run bench -- live-output   [--rate 20000] [--seconds 10] [--subscribers 10] [--cap 120]
  *   npm run bench -- checks        [--checks 10000] [--cap 120]
+ *   npm run bench -- agents        [--agents 1000] [--window 30] [--cap 300]
  *
  *   --database-url  default postgres://postgres@127.0.0.1:5432/runboard_bench_<name> (dropped and
  *                   created afresh; history keeps runboard_bench, reusable with --reuse)
@@ -35,6 +36,8 @@ type Flags = {
   seconds?: string;
   subscribers?: string;
   checks?: string;
+  agents?: string;
+  window?: string;
   cap?: string;
   reuse: boolean;
   'database-url'?: string;
@@ -66,6 +69,13 @@ const BENCHES: Record<string, (flags: Flags, databaseUrl: string) => Promise<Rec
     (await import('./burst')).burstBench({
       schedules: count(flags.schedules, 'schedules', 10_000),
       capSeconds: count(flags.cap, 'cap', 120),
+      databaseUrl,
+    }),
+  agents: async (flags, databaseUrl) =>
+    (await import('./agents')).agentsBench({
+      agents: count(flags.agents, 'agents', 1_000),
+      windowSeconds: count(flags.window, 'window', 30),
+      capSeconds: count(flags.cap, 'cap', 300),
       databaseUrl,
     }),
   'live-output': async (flags, databaseUrl) =>
@@ -114,6 +124,8 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       subscribers: { type: 'string' },
       checks: { type: 'string' },
+      agents: { type: 'string' },
+      window: { type: 'string' },
       cap: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       'database-url': { type: 'string' },
