@@ -31,6 +31,7 @@ import type { HostExecutor } from './dispatcher';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan, OutputPiece } from './execution';
 import type { AgentMessage, WireLimits } from './agent-protocol';
 import { MessageStream } from './agent-stream';
+import { finishedEvent, runningEvent } from './run-events';
 
 export interface AgentLinkDeps {
   db: Db;
@@ -193,7 +194,7 @@ export class AgentHub {
     const run = this.#known(hostId).runs.get(runId);
     if (!run) {
       const elsewhere = await this.#activeRunElsewhere(hostId, runId);
-      await this.#moveElsewhere(elsewhere, { to: 'running', from: ['dispatched'], pid, events: [{ action: 'run.running', summary: `"${elsewhere.scriptName}" began running on "${elsewhere.hostName ?? 'unknown'}"` }] });
+      await this.#moveElsewhere(elsewhere, { to: 'running', from: ['dispatched'], pid, events: [runningEvent(elsewhere)] });
       return;
     }
     if (run.started) return; // said again after a reconnection
@@ -215,7 +216,7 @@ export class AgentHub {
         result: outcome.result ?? null,
         outputBytes: outcome.outputBytes,
         outputTruncated: outcome.outputTruncated,
-        events: [{ action: 'run.finished', summary: `"${elsewhere.scriptName}" on "${elsewhere.hostName ?? 'unknown'}" ended ${outcome.state} (${outcome.summary})` }],
+        events: [finishedEvent(elsewhere, outcome.state, outcome.summary)],
       });
       await this.#deps.retry(moved);
       return;
