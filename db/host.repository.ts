@@ -205,3 +205,16 @@ export async function markSilentHostsOffline(db: Db, silentSeconds: number): Pro
     .execute();
   return rows.map(toHost);
 }
+
+/** How many runs each host has dispatched or running (hosts with none are absent). */
+export async function runningRunCounts(db: Db, hostIds: readonly string[]): Promise<Map<string, number>> {
+  if (hostIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('runs')
+    .select(['host_id', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('state', 'in', ['dispatched', 'running'])
+    .where('host_id', '=', sql<string>`any(${sql.val([...hostIds])}::uuid[])`)
+    .groupBy('host_id')
+    .execute();
+  return new Map(rows.map((row) => [row.host_id!, Number(row.n)]));
+}

@@ -1,7 +1,7 @@
 /** Hosts in GraphQL: the Host type, the `hosts` list, host management and `hostUpdated`. */
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
 import { createHost, deleteHost, revokeHostKey, rotateHostKey, updateHost } from '../core/host.service';
-import { findHostsByIds, listHosts, type Host } from '../db/host.repository';
+import { findHostsByIds, listHosts, runningRunCounts, type Host } from '../db/host.repository';
 import { builder } from './builder';
 import { changeDeps } from './change';
 import { pageArgs, pageOf, toConnection } from './connection';
@@ -47,6 +47,15 @@ HostRef.implement({
     agentVersion: t.exposeString('agentVersion', { nullable: true, description: 'The Runboard version of its agent.' }),
     online: t.exposeBoolean('online', { description: 'Whether it is connected now (the local host always is).' }),
     lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', nullable: true, description: 'When its agent was last heard from.' }),
+    runningRuns: t.loadable({
+      type: 'Int',
+      description: 'How many of its runs are dispatched or running now (follow `runUpdated` to see them change).',
+      load: async (ids: string[], ctx) => {
+        const counts = await runningRunCounts(ctx.app.db, ids);
+        return ids.map((id) => counts.get(id) ?? 0);
+      },
+      resolve: (host) => host.id,
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was added.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When its settings last changed.' }),
     environment: t.loadableGroup({

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticateHostKey } from '../core/host.service';
+import type { RunState } from '../db/schema';
 import { startTestServer, type GraphQLResponse, type TestServer } from './support/server';
 import { wsClient } from './support/ws';
 
@@ -316,6 +317,20 @@ describe('hosts', () => {
     const id = page.data.hosts.edges[0].node.id;
     const moved = await server.gql(UPDATE, { input: { id, groupIds: [groupIds[1]] } }, as(admin));
     expect(moved.data.updateHost.data.groups.map((g: { name: string }) => g.name)).toEqual(['loaded-y']);
+  });
+
+  it('counts each host’s runs that are dispatched or running, for a whole page at once', async () => {
+    const busy = await newHost({ name: 'busy-1' });
+    await newHost({ name: 'busy-2' });
+    const script = await server.app.db.insertInto('scripts').values({ name: 'busy-script', job_class: 'noop' }).returning('id').executeTakeFirstOrThrow();
+    const busyId = Buffer.from(busy.host.id, 'base64').toString().split(':')[1]!;
+    const run = (state: RunState) => ({ script_id: script.id, script_name: 'busy-script', host_id: busyId, host_name: 'busy-1', trigger: 'manual' as const, state });
+    await server.app.db.insertInto('runs').values([run('running'), run('dispatched'), run('queued'), run('succeeded')]).execute();
+    const page = await server.gql(`query { hosts(search: "busy-") { edges { node { name runningRuns } } } }`, {}, as(viewer));
+    expect(page.data.hosts.edges.map((e: { node: unknown }) => e.node)).toEqual([
+      { name: 'busy-1', runningRuns: 2 },
+      { name: 'busy-2', runningRuns: 0 },
+    ]);
   });
 
   it('tells subscribers when a host is created, changed and deleted', async () => {
