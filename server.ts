@@ -29,6 +29,8 @@ import { checkBodySize, checkCrossSite, clientIp, type Refusal } from './graphql
 import { openPubSub } from './graphql/pubsub';
 import { createGraphQLWebSocketServer } from './graphql/ws';
 import { createGraphQLServer, GRAPHQL_PATH } from './graphql/yoga';
+import { DIALECTS } from './graphql/rest';
+import { createRestLayer } from './graphql/rest/server';
 import { publishCheck } from './graphql/check';
 import { handlePing, isPingPath, redactPingPath } from './graphql/ping-http';
 import { runNotifier } from './graphql/run-output';
@@ -211,6 +213,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
 
     const yoga = createGraphQLServer(app);
     const ws = createGraphQLWebSocketServer(app, yoga);
+    const rest = createRestLayer(app, yoga, DIALECTS);
     // A host changed (its key revoked or rotated, among others): its agents' keys are checked now.
     const stopHostChecks = events.listen('hostUpdated', (message) => {
       ws.recheckHost(message.id);
@@ -252,6 +255,19 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           handlePing(app, req, res, requestId).catch((error: unknown) => log.error({ err: error }, 'ping request failed'));
           return;
         }
+        // The legacy REST dialects (graphql/rest/), then the console.
+        rest
+          .dialectOf(req)
+          .then((dialect) => {
+            if (dialect) return rest.handle(dialect, req, res, requestId);
+            answerOthers();
+          })
+          .catch((error: unknown) => {
+            log.error({ err: error }, 'request failed');
+            if (!res.headersSent) sendRefusal(res, { status: 500, message: `Something went wrong on our side; it has been logged with request id ${requestId}.` });
+          });
+      });
+      function answerOthers(): void {
         if (handleNext) {
           void handleNext(req, res).catch((error: unknown) => {
             log.error({ err: error }, 'console request failed');
@@ -260,7 +276,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
           return;
         }
         sendRefusal(res, { status: 404, message: `Nothing at ${pathname}. The GraphQL API is at ${GRAPHQL_PATH}.` });
-      });
+      }
     });
     server.headersTimeout = 20_000;
     server.requestTimeout = 60_000;
@@ -270,6 +286,8 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       const pathname = (req.url ?? '/').split('?')[0];
       if (pathname === GRAPHQL_PATH) {
         ws.wss.handleUpgrade(req, socket, head, (client) => ws.wss.emit('connection', client, req));
+      } else if (rest.upgrade(req, socket, head, randomUUID())) {
+        // A dialect's socket (Otto's /api/action/async).
       } else if (upgradeNext) {
         void upgradeNext(req, socket, head);
       } else {

@@ -53,8 +53,8 @@ export function toGraphQLError(error: DomainError): GraphQLError {
 export const builder = new SchemaBuilder<{
   Context: Context;
   /** `agent`: the caller is a host's agent (its host key); only the agent operations ask for it. */
-  AuthScopes: { signedIn: boolean; role: Role; agent: boolean };
-  AuthContexts: { signedIn: SignedInContext; role: SignedInContext; agent: Context & { agent: AgentCaller } };
+  AuthScopes: { signedIn: boolean; role: Role; agent: boolean; checkin: boolean };
+  AuthContexts: { signedIn: SignedInContext; role: SignedInContext; agent: Context & { agent: AgentCaller }; checkin: Context };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     JSON: { Input: unknown; Output: unknown };
@@ -106,6 +106,8 @@ export const builder = new SchemaBuilder<{
       signedIn: context.viewer !== null,
       role: (required: Role) => context.viewer !== null && roleAllows(context.viewer.role, required),
       agent: context.agent !== undefined,
+      // A check-in write: operators, or an anonymous caller the REST layer admitted from a listed network.
+      checkin: context.anonymousCheckin === true || (context.viewer !== null && roleAllows(context.viewer.role, 'operator')),
     }),
     unauthorizedError: (_parent, context, info, result) => {
       const field = `${info.parentType.name}.${info.fieldName}`;

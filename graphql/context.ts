@@ -47,6 +47,11 @@ export interface Context {
   /** Whether the client reached us over https (cookies get Secure). */
   secure: boolean;
   transport: 'http' | 'ws';
+  /**
+   * Set by the REST layer for a caller without credentials from a network the admin listed for
+   * anonymous check-ins: the check-in writes (scope `checkin`) let it in, nothing else does.
+   */
+  anonymousCheckin?: boolean;
   /** Queues a Set-Cookie header on the HTTP response; unavailable over WebSocket. */
   setCookie(value: string): void;
 }
