@@ -17,7 +17,7 @@ import {
 import type { Db } from '../db/database';
 import { findStartTime, insertPing, type Ping } from '../db/ping.repository';
 import type { PingKind } from '../db/schema';
-import { audited, diff, type ChangeDeps } from './audit';
+import { audited, diff, type ChangeDeps, type RecordChange } from './audit';
 import { checkLabel as label, flipChange } from './check-flip';
 import { applyPing, dueAt, lateAt, stateAt } from './check-state';
 import { checkCron, checkTimezone } from './cron';
@@ -363,6 +363,19 @@ export async function recordPing(deps: ChangeDeps, input: RecordPingInput): Prom
     if (!check) {
       throw input.checkId ? notFound(input.checkId) : new NotFoundError('No check has this ping key: it may have been rotated or the check deleted.');
     }
+    return pingLocked(trx, record, check, input, { runKey, receivedAt, body, truncated });
+  });
+}
+
+/** Records a ping for a check locked in this transaction, and applies it. */
+async function pingLocked(
+  trx: Db,
+  record: RecordChange,
+  check: Check,
+  input: Pick<RecordPingInput, 'kind' | 'exitCode' | 'source' | 'remoteAddr' | 'userAgent'>,
+  { runKey, receivedAt, body, truncated }: { runKey: string | null; receivedAt: Date; body: string | null; truncated: boolean },
+): Promise<{ ping: Ping; check: Check }> {
+  {
     const finish = input.kind !== 'start' && input.kind !== 'log';
     const pairedStartAt = !finish ? null : runKey ? ((await findStartTime(trx, check.id, runKey, receivedAt)) ?? null) : check.lastStartAt;
     const effect = applyPing(check, { kind: input.kind, exitCode: input.exitCode ?? null, at: receivedAt, runKey }, pairedStartAt);
@@ -384,5 +397,90 @@ export async function recordPing(deps: ChangeDeps, input: RecordPingInput): Prom
     const flip = flipChange(updated, check.state, updated.state);
     if (flip) record(flip);
     return { ping, check: updated };
+  }
+}
+
+/** Scripto's words for a check's period. */
+export const PERIODICITY_SECONDS = { hourly: 3_600, daily: 86_400, weekly: 7 * 86_400, monthly: 30 * 86_400 } as const;
+
+export interface CheckInInput {
+  /** The check's number; absent to create a check. */
+  number?: number | null;
+  name?: string | null;
+  server?: string | null;
+  periodSeconds?: number | null;
+  /** The outcome reported; with `at`, a ping is recorded (absent: the check's last outcome, or success). */
+  success?: boolean | null;
+  /** When the script ran; default now. */
+  at?: Date | null;
+  source?: string;
+  remoteAddr?: string | null;
+  userAgent?: string | null;
+}
+
+/**
+ * A script reporting in by itself (Scripto): creates the check, or changes the given fields of
+ * the check with that number, and records the report as a ping — all in one transaction. A
+ * report that changes nothing but the outcome costs one locked read, one insert and one update.
+ */
+export async function checkIn(deps: ChangeDeps, input: CheckInInput): Promise<Check> {
+  const now = new Date();
+  const reported = input.success != null || input.at != null;
+  if (input.at && input.at.getTime() > now.getTime() + MAX_PING_SKEW_MS) {
+    fail([{ path: at('at'), message: `The time ${input.at.toISOString()} is in the future; a report may be at most 5 minutes ahead of the server's clock.` }]);
+  }
+  const fields: CheckFieldsInput = { name: input.name, server: input.server, periodSeconds: input.periodSeconds };
+  const ping = (check: Check) => ({
+    kind: (input.success ?? check.lastSuccess ?? true) ? ('success' as const) : ('fail' as const),
+    source: input.source ?? 'graphql',
+    remoteAddr: input.remoteAddr,
+    userAgent: input.userAgent,
   });
+  const times = { runKey: null, receivedAt: input.at ?? now, body: null, truncated: false };
+  if (input.number == null) {
+    const config = resolveConfig({ ...fields, name: input.name ?? '' }, NEW_CHECK);
+    return uniquely(config, () =>
+      audited(deps, async (trx, record) => {
+        const created = await insertCheck(trx, config);
+        record({
+          action: 'check.created',
+          objectType: 'Check',
+          objectId: created.id,
+          objectName: created.name,
+          summary: `Created check ${label(created)}`,
+          details: { after: summary(created) },
+        });
+        return reported ? (await pingLocked(trx, record, created, ping(created), times)).check : created;
+      }),
+    );
+  }
+  const number = input.number;
+  const changes = Object.values(fields).some((value) => value != null);
+  const run = () =>
+    audited(deps, async (trx, record) => {
+      let check = await lockCheck(trx, { number });
+      if (!check) throw new NotFoundError(`There is no check number ${number}.`);
+      if (changes) {
+        const next = resolveConfig(fields, check);
+        const changed = diff(summary(check), summary({ ...check, ...next }));
+        if (Object.keys(changed.after).length > 0) {
+          const nextDueAt = dueAt(next, check);
+          const state = stateAt({ ...check, ...next, nextDueAt }, now);
+          const before = check;
+          check = (await updateCheckRow(trx, check.id, { ...next, nextDueAt, state, lateAt: lateAt(next, { ...check, nextDueAt, state }) }))!;
+          record({
+            action: 'check.updated',
+            objectType: 'Check',
+            objectId: check.id,
+            objectName: check.name,
+            summary: `Updated check ${label(check)}: ${Object.keys(changed.after).join(', ')}`,
+            details: changed,
+          });
+          const flip = flipChange(check, before.state, check.state);
+          if (flip) record(flip);
+        }
+      }
+      return reported ? (await pingLocked(trx, record, check, ping(check), times)).check : check;
+    });
+  return changes ? uniquely({ name: input.name ?? '', server: input.server ?? '' }, run) : run();
 }

@@ -79,9 +79,9 @@ export async function findCheckByNumber(db: Db, number: number): Promise<Check |
  * Reads a check and locks it until the transaction ends, so pings and changes to one check are
  * applied one after another. By id or by ping key. Call it inside a transaction.
  */
-export async function lockCheck(trx: Db, by: { id: string } | { pingKey: string }): Promise<Check | undefined> {
+export async function lockCheck(trx: Db, by: { id: string } | { pingKey: string } | { number: number }): Promise<Check | undefined> {
   let query = trx.selectFrom('checks').selectAll().forUpdate();
-  query = 'id' in by ? query.where('id', '=', by.id) : query.where('ping_key', '=', by.pingKey);
+  query = 'id' in by ? query.where('id', '=', by.id) : 'number' in by ? query.where('number', '=', by.number) : query.where('ping_key', '=', by.pingKey);
   const row = await query.executeTakeFirst();
   return row && toCheck(row);
 }

@@ -8,6 +8,8 @@ import { ValidationError } from '../core/errors';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
+/** The most rows `skip` may pass over (deeper pages should use cursors). */
+export const MAX_SKIP = 100_000;
 
 /** Relay's connection arguments. */
 export interface PageArgs {
@@ -15,6 +17,11 @@ export interface PageArgs {
   after?: string | null;
   last?: number | null;
   before?: string | null;
+  /**
+   * Rows to pass over before the page (OFFSET), for clients that page by number (Scripto's
+   * `page`); cursors stay the way to page through a long list.
+   */
+  skip?: number | null;
 }
 
 export interface Page<T> {
@@ -80,6 +87,9 @@ export async function paginate<DB, TB extends keyof DB, Row extends { id: string
   if (first !== undefined && last !== undefined) {
     throw new ValidationError('Give either first or last, not both.', [{ path: ['last'], message: 'Give either first or last.' }]);
   }
+  if (args.skip != null && (!Number.isInteger(args.skip) || args.skip < 0 || args.skip > MAX_SKIP)) {
+    throw new ValidationError(`skip must be between 0 and ${MAX_SKIP}.`, [{ path: ['skip'], message: `Between 0 and ${MAX_SKIP}.` }]);
+  }
   const backward = last !== undefined || (first === undefined && !!args.before && !args.after);
   const limit = (backward ? last : first) ?? DEFAULT_PAGE_SIZE;
 
@@ -106,6 +116,7 @@ export async function paginate<DB, TB extends keyof DB, Row extends { id: string
     .orderBy(sql`${sortExpr} ${direction}`)
     .orderBy(sql`${idExpr} ${direction}`)
     .limit(limit + 1)
+    .offset(args.skip ?? 0)
     .execute()) as (Row & { __sort: string })[];
 
   const more = rows.length > limit;

@@ -5,7 +5,7 @@
  */
 import { filter, pipe } from 'graphql-yoga';
 import type { CheckChangeKind } from '../core/check-state';
-import { createCheck, deleteCheck, pauseCheck, recordPing, resumeCheck, rotatePingKey, updateCheck } from '../core/check.service';
+import { checkIn, createCheck, deleteCheck, pauseCheck, recordPing, resumeCheck, rotatePingKey, updateCheck } from '../core/check.service';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
 import { findCheckById, findCheckByNumber, findChecksByIds, listChecks, type Check } from '../db/check.repository';
 import { findPingsByIds, listPings, type Ping } from '../db/ping.repository';
@@ -157,13 +157,14 @@ builder.queryFields((t) => ({
         search: t.arg.string({ description: 'Text in the name (case-insensitive).' }),
         filter: t.arg({ type: CheckFilterInput, description: 'Only the checks that match.' }),
         orderBy: t.arg({ type: CheckOrderEnum, description: 'The order; NAME unless given.' }),
+        skip: t.arg.int({ description: 'Pass over this many checks before the page (0–100,000), for clients that page by number (Scripto); cursors are the way through long lists.' }),
       },
       resolve: async (_root, args, ctx) => {
         const f = args.filter ?? {};
         const page = await listChecks(
           ctx.app.db,
           { search: args.search ?? undefined, states: f.states ?? undefined, server: f.server ?? undefined },
-          pageArgs(args),
+          { ...pageArgs(args), skip: args.skip },
           args.orderBy ?? 'name',
         );
         return toConnection(page);
@@ -228,6 +229,18 @@ const RecordPingInput = builder.inputType('RecordPingInput', {
     body: t.string({ description: 'Output or a message: the first 100 KiB is kept, the rest dropped (never refused).' }),
     runKey: t.string({ description: 'Up to 140 characters pairing a START with its finish, so the run is timed. Without it a finish pairs with the latest START.' }),
     at: t.field({ type: 'DateTime', description: 'When it happened; now unless given. At most 5 minutes in the future.' }),
+  }),
+});
+
+const CheckInInput = builder.inputType('CheckInInput', {
+  description: 'A script reporting in by itself (Scripto): creates the check, or changes the check with that number; a report with `success` or `at` is recorded as a ping.',
+  fields: (t) => ({
+    number: t.int({ description: 'The check to report for, by number; leave it out to create a check.' }),
+    name: t.string({ description: 'The script\'s name (required to create): 1–140 characters, unique (ignoring case) per server.' }),
+    server: t.string({ description: 'The machine it runs on: at most 255 characters.' }),
+    periodSeconds: t.int({ description: 'Expect a report this many seconds after the last (1 s to 366 days).' }),
+    success: t.boolean({ description: 'Whether the run succeeded; the check\'s last outcome (or success) when only `at` is given.' }),
+    at: t.field({ type: 'DateTime', description: 'When the script ran; now unless given. At most 5 minutes in the future.' }),
   }),
 });
 
@@ -301,6 +314,21 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { id }, ctx) => {
       const check = await rotatePingKey(changeDeps(ctx), decodeId('Check', id, 'id'));
       publishCheck(ctx, check.id, 'PING_KEY_ROTATED');
+      return check;
+    },
+  }),
+  checkIn: t.field({
+    // Not the Mutation type's "signed in": an admitted anonymous check-in passes too.
+    skipTypeScopes: true,
+    authScopes: { checkin: true },
+    type: CheckRef,
+    description:
+      'A script reports in: creates its check (without `number`) or changes the check with that number, and records the report as a ping. Operators and up, or anyone from the networks in `options.anonymousCheckinNetworks` through the REST check-in routes.',
+    errors: outcome('the check after the report', [ValidationError, NotFoundError, ConflictError]),
+    args: { input: t.arg({ type: CheckInInput, required: true, description: 'The report.' }) },
+    resolve: async (_root, { input }, ctx) => {
+      const check = await checkIn(changeDeps(ctx), { ...input, source: ctx.restDialect ?? 'graphql', remoteAddr: ctx.ip, userAgent: ctx.userAgent });
+      publishCheck(ctx, check.id, input.number == null ? 'CREATED' : 'PINGED');
       return check;
     },
   }),

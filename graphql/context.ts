@@ -52,6 +52,8 @@ export interface Context {
    * anonymous check-ins: the check-in writes (scope `checkin`) let it in, nothing else does.
    */
   anonymousCheckin?: boolean;
+  /** The legacy REST dialect the operation runs for (recorded as a ping's source, for one). */
+  restDialect?: string;
   /** Queues a Set-Cookie header on the HTTP response; unavailable over WebSocket. */
   setCookie(value: string): void;
 }

@@ -4,5 +4,6 @@
  */
 import { otto } from './otto';
 import type { Dialect } from './route-table';
+import { scripto } from './scripto';
 
-export const DIALECTS: readonly Dialect[] = [otto];
+export const DIALECTS: readonly Dialect[] = [scripto, otto];

@@ -125,6 +125,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
         userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
         secure: isSecure(req, app.config.trustProxy),
         transport: 'http',
+        restDialect: dialect.name,
         setCookie: (value) => cookies.push(value),
       },
     };
@@ -162,7 +163,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       const cookies: string[] = [];
       let context: Context;
       if (route.access === 'none') {
-        context = (await contextOf(dialect, req, rest, requestId, cookies).catch(() => undefined))?.context ?? anonymousContext(req, rest, requestId, cookies);
+        context = (await contextOf(dialect, req, rest, requestId, cookies).catch(() => undefined))?.context ?? anonymousContext(dialect, req, rest, requestId, cookies);
       } else {
         ({ context } = await contextOf(dialect, req, rest, requestId, cookies));
         if (!context.viewer) {
@@ -194,7 +195,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
     }
   }
 
-  function anonymousContext(req: IncomingMessage, rest: RestRequest, requestId: string, cookies: string[]): Context {
+  function anonymousContext(dialect: Dialect, req: IncomingMessage, rest: RestRequest, requestId: string, cookies: string[]): Context {
     return {
       app,
       requestId,
@@ -204,6 +205,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
       secure: isSecure(req, app.config.trustProxy),
       transport: 'http',
+      restDialect: dialect.name,
       setCookie: (value) => cookies.push(value),
     };
   }

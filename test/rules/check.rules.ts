@@ -11,6 +11,7 @@ export const rules: Rules = {
   'Mutation.pauseCheck': { minimum: 'operator', operation: `mutation { pauseCheck(id: "${gid('Check')}") { __typename } }` },
   'Mutation.resumeCheck': { minimum: 'operator', operation: `mutation { resumeCheck(id: "${gid('Check')}") { __typename } }` },
   'Mutation.rotatePingKey': { minimum: 'admin', operation: `mutation { rotatePingKey(id: "${gid('Check')}") { __typename } }` },
+  'Mutation.checkIn': { minimum: 'operator', operation: `mutation { checkIn(input: { number: -1 }) { __typename } }` },
   'Mutation.recordPing': {
     minimum: 'operator',
     operation: `mutation { recordPing(input: { checkId: "${gid('Check')}", kind: LOG }) { __typename } }`,
