@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SYSTEM } from './core/audit';
+import { forgetVerifiedKeys } from './core/auth.service';
 import { ensureFirstAdmin } from './core/user.service';
 import { ConfigError, loadConfig, pubsubBacking, type Config } from './core/config';
 import { LoginThrottle } from './core/login-throttle';
@@ -215,6 +216,11 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
     const ws = createGraphQLWebSocketServer(app, yoga);
     const rest = createRestLayer(app, yoga, DIALECTS);
     // A host changed (its key revoked or rotated, among others): its agents' keys are checked now.
+    // A key or a user changed (anywhere): keys verified recently are checked again.
+    const stopKeyChecks = events.listen('eventAdded', (message) => {
+      if (message.objectType === 'ApiKey' || message.objectType === 'User') forgetVerifiedKeys();
+    });
+    cleanups.push(stopKeyChecks);
     const stopHostChecks = events.listen('hostUpdated', (message) => {
       ws.recheckHost(message.id);
       // Enabled or disabled: a connected agent gets runs, or stops getting them, at once.

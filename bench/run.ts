@@ -9,6 +9,7 @@
  *   npm run bench -- live-output   [--rate 20000] [--seconds 10] [--subscribers 10] [--cap 120]
  *   npm run bench -- checks        [--checks 10000] [--cap 120]
  *   npm run bench -- agents        [--agents 1000] [--window 30] [--cap 300]
+ *   npm run bench -- checkin       [--connections 100] [--seconds 10] [--scripts 1000]
  *
  *   --database-url  default postgres://postgres@127.0.0.1:5432/runboard_bench_<name> (dropped and
  *                   created afresh; history keeps runboard_bench, reusable with --reuse)
@@ -25,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { benchDatabaseUrl } from './bench-database';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const PEERS = ['agenda', '@agendajs/postgres-backend', 'graphile-worker'];
+const PEERS = ['agenda', '@agendajs/postgres-backend', 'graphile-worker', 'autocannon'];
 
 type Flags = {
   runs?: string;
@@ -38,6 +39,8 @@ type Flags = {
   checks?: string;
   agents?: string;
   window?: string;
+  connections?: string;
+  scripts?: string;
   cap?: string;
   reuse: boolean;
   'database-url'?: string;
@@ -86,6 +89,13 @@ const BENCHES: Record<string, (flags: Flags, databaseUrl: string) => Promise<Rec
       capSeconds: count(flags.cap, 'cap', 120),
       databaseUrl,
     }),
+  checkin: async (flags, databaseUrl) =>
+    (await import('./checkin')).checkinBench({
+      connections: count(flags.connections, 'connections', 100),
+      seconds: count(flags.seconds, 'seconds', 10),
+      scripts: count(flags.scripts, 'scripts', 1_000),
+      databaseUrl,
+    }),
   checks: async (flags, databaseUrl) =>
     (await import('./checks')).checksBench({
       checks: count(flags.checks, 'checks', 10_000),
@@ -126,6 +136,8 @@ async function main(): Promise<void> {
       checks: { type: 'string' },
       agents: { type: 'string' },
       window: { type: 'string' },
+      connections: { type: 'string' },
+      scripts: { type: 'string' },
       cap: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       'database-url': { type: 'string' },

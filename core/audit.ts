@@ -68,7 +68,8 @@ export async function recordEvent(deps: ChangeDeps, change: Change): Promise<Aud
   return event!;
 }
 
-function toNewEvent(actor: Actor, change: Change): NewEvent {
+/** The event row a change by `actor` becomes. */
+export function toNewEvent(actor: Actor, change: Change): NewEvent {
   return {
     action: change.action,
     actorKind: actor.kind,

@@ -5,7 +5,7 @@
 import type { Db } from '../db/database';
 import { findApiKeyByPrefix, touchApiKey } from '../db/api-key.repository';
 import { findUserById, findUserCredentials, type User } from '../db/user.repository';
-import { apiKeyMatches, apiKeyPrefix } from './api-key';
+import { apiKeyMatches, apiKeyPrefix, hashApiKeyToken } from './api-key';
 import { UnauthenticatedError, ValidationError } from './errors';
 import { throttleKeys, type LoginThrottle } from './login-throttle';
 import { PASSWORD_MAX_LENGTH, spendVerifyTime, verifyPassword } from './password';
@@ -26,6 +26,8 @@ export interface Viewer {
   via: 'session' | 'apiKey' | 'password';
   sessionId?: string;
   apiKeyId?: string;
+  /** When the API key expires (epoch ms), for keys. */
+  apiKeyExpiresAt?: number | null;
 }
 
 export type Credentials =
@@ -57,7 +59,33 @@ export function readCredentials(
   return sessionId ? { kind: 'session', sessionId } : undefined;
 }
 
+/**
+ * Keys verified in the last KEY_CACHE_MS, so a script reporting many times a second costs no
+ * query to authenticate. Emptied whenever a key or a user changes (`forgetVerifiedKeys`, called
+ * on every instance through the pubsub), so a revoked key or a disabled account is refused at
+ * once; the time limit bounds what a missed message could leave behind.
+ */
+const KEY_CACHE_MS = 2_000;
+const KEY_CACHE_MAX = 10_000;
+const verifiedKeys = new Map<string, { viewer: Viewer; until: number; keyExpiresAt: number | null }>();
+
+/** Forgets every verified key: call when any key or user changes. */
+export function forgetVerifiedKeys(): void {
+  verifiedKeys.clear();
+}
+
 async function viewerFromKey(deps: AuthDeps, token: string, ip: string, username?: string): Promise<Viewer> {
+  const cacheKey = `${username?.toLowerCase() ?? ''}\n${hashApiKeyToken(token).toString('base64')}`;
+  const cached = verifiedKeys.get(cacheKey);
+  const now = Date.now();
+  if (cached && cached.until > now && (cached.keyExpiresAt === null || cached.keyExpiresAt > now)) return cached.viewer;
+  const viewer = await verifyKey(deps, token, ip, username);
+  if (verifiedKeys.size >= KEY_CACHE_MAX) verifiedKeys.clear();
+  verifiedKeys.set(cacheKey, { viewer, until: now + KEY_CACHE_MS, keyExpiresAt: viewer.apiKeyExpiresAt ?? null });
+  return viewer;
+}
+
+async function verifyKey(deps: AuthDeps, token: string, ip: string, username?: string): Promise<Viewer> {
   const ipKey = throttleKeys.ip(ip);
   deps.throttle.check([ipKey]);
   const refuse = (message: string) => {
@@ -78,7 +106,7 @@ async function viewerFromKey(deps: AuthDeps, token: string, ip: string, username
   }
   if (!user.enabled) throw refuse(`The account "${user.username}" that owns this API key is disabled.`);
   await touchApiKey(deps.db, key.id);
-  return { user, role: weakerRole(user.role, key.roleCeiling), via: 'apiKey', apiKeyId: key.id };
+  return { user, role: weakerRole(user.role, key.roleCeiling), via: 'apiKey', apiKeyId: key.id, apiKeyExpiresAt: key.expiresAt?.getTime() ?? null };
 }
 
 /** Checks a username and password, counting failures against the throttle. */

@@ -167,6 +167,28 @@ export async function updateCheckRow(
   return row && toCheck(row);
 }
 
+/** Locks the checks with these numbers, in number order (so two batches never deadlock). */
+export async function lockChecksByNumbers(trx: Db, numbers: readonly number[]): Promise<Check[]> {
+  if (numbers.length === 0) return [];
+  const rows = await trx.selectFrom('checks').selectAll().where('number', 'in', numbers).orderBy('number').forUpdate().execute();
+  return rows.map(toCheck);
+}
+
+/** Sets the status of many checks in one statement. */
+export async function updateCheckStatuses(trx: Db, updates: ReadonlyArray<{ id: string } & CheckStatusValues>): Promise<void> {
+  if (updates.length === 0) return;
+  const column = <T,>(pick: (u: { id: string } & CheckStatusValues) => T) => updates.map(pick);
+  await sql`
+    update checks c set state = u.state, last_ping_at = u.last_ping_at, last_ping_kind = u.last_ping_kind,
+      last_success = u.last_success, last_start_at = u.last_start_at, last_duration_ms = u.last_duration_ms,
+      next_due_at = u.next_due_at, late_at = u.late_at, updated_at = now()
+    from unnest(${column((u) => u.id)}::uuid[], ${column((u) => u.state)}::text[], ${column((u) => u.lastPingAt)}::timestamptz[],
+      ${column((u) => u.lastPingKind)}::text[], ${column((u) => u.lastSuccess)}::boolean[], ${column((u) => u.lastStartAt)}::timestamptz[],
+      ${column((u) => u.lastDurationMs)}::integer[], ${column((u) => u.nextDueAt)}::timestamptz[], ${column((u) => u.lateAt)}::timestamptz[])
+      as u(id, state, last_ping_at, last_ping_kind, last_success, last_start_at, last_duration_ms, next_due_at, late_at)
+    where c.id = u.id`.execute(trx);
+}
+
 /** Gives a check a new ping key: URLs with the old one stop working. */
 export async function rotateCheckPingKey(db: Db, id: string): Promise<Check | undefined> {
   const row = await db

@@ -63,6 +63,29 @@ export async function insertPing(db: Db, ping: NewPing): Promise<Ping> {
   return toPing(row);
 }
 
+/** Inserts many pings in one statement (their rows are not read back). */
+export async function insertPings(db: Db, pings: readonly NewPing[]): Promise<void> {
+  if (pings.length === 0) return;
+  await db
+    .insertInto('pings')
+    .values(
+      pings.map((ping) => ({
+        check_id: ping.checkId,
+        kind: ping.kind,
+        exit_code: ping.exitCode,
+        body: ping.body,
+        body_truncated: ping.bodyTruncated,
+        run_key: ping.runKey,
+        duration_ms: ping.durationMs,
+        source: ping.source,
+        remote_addr: ping.remoteAddr,
+        user_agent: ping.userAgent,
+        received_at: ping.receivedAt,
+      })),
+    )
+    .execute();
+}
+
 export async function findPingsByIds(db: Db, ids: readonly string[]): Promise<Ping[]> {
   if (ids.length === 0) return [];
   const rows = await db.selectFrom('pings').selectAll().where('id', 'in', ids).execute();

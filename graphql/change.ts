@@ -1,4 +1,5 @@
 /** What a mutation (or another of our own transports) hands a core service: the database, the actor, and the event feed. */
+import { forgetVerifiedKeys } from '../core/auth.service';
 import { actorOf, type Actor, type ChangeDeps } from '../core/audit';
 import type { App, Context } from './context';
 import { runNotifier } from './run-output';
@@ -12,7 +13,11 @@ export function appChangeDeps(app: App, actor: Actor): ChangeDeps {
   return {
     db: app.db,
     actor,
-    onEvent: (event) => app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType }),
+    onEvent: (event) => {
+      // Keys verified a moment ago are checked again at once on this instance (others hear the event).
+      if (event.objectType === 'ApiKey' || event.objectType === 'User') forgetVerifiedKeys();
+      app.pubsub.publish('eventAdded', { id: event.id, objectType: event.objectType });
+    },
     onRunsDeleted: (runs) => {
       const notify = runNotifier(app.pubsub);
       for (const run of runs) notify.runUpdated(run, true);

@@ -5,7 +5,8 @@
  */
 import { filter, pipe } from 'graphql-yoga';
 import type { CheckChangeKind } from '../core/check-state';
-import { checkIn, createCheck, deleteCheck, pauseCheck, recordPing, resumeCheck, rotatePingKey, updateCheck } from '../core/check.service';
+import { submitCheckIn } from '../core/check-in-batch';
+import { createCheck, deleteCheck, pauseCheck, recordPing, resumeCheck, rotatePingKey, updateCheck } from '../core/check.service';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
 import { findCheckById, findCheckByNumber, findChecksByIds, listChecks, type Check } from '../db/check.repository';
 import { findPingsByIds, listPings, type Ping } from '../db/ping.repository';
@@ -327,7 +328,7 @@ builder.mutationFields((t) => ({
     errors: outcome('the check after the report', [ValidationError, NotFoundError, ConflictError]),
     args: { input: t.arg({ type: CheckInInput, required: true, description: 'The report.' }) },
     resolve: async (_root, { input }, ctx) => {
-      const check = await checkIn(changeDeps(ctx), { ...input, source: ctx.restDialect ?? 'graphql', remoteAddr: ctx.ip, userAgent: ctx.userAgent });
+      const check = await submitCheckIn(changeDeps(ctx), { ...input, source: ctx.restDialect ?? 'graphql', remoteAddr: ctx.ip, userAgent: ctx.userAgent });
       publishCheck(ctx, check.id, input.number == null ? 'CREATED' : 'PINGED');
       return check;
     },

@@ -207,6 +207,54 @@ describe('Scripto REST dialect', () => {
     });
   });
 
+  describe('reports arriving together (written in batches)', () => {
+    it('every report of a burst is a ping, applied in order; each caller gets its own answer', async () => {
+      const make = async (name: string) =>
+        (await call('POST', '/api/v1/script', { body: JSON.stringify({ last_exec: 'CURRENT_TIMESTAMP', name, server: 'burst', status: true }) })).json.id as number;
+      const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => make(`burst-${i}.sh`)));
+      const before = await counts();
+      // 20 scripts report at once, 10 times each one after the other; the last report says it failed.
+      const chains = await Promise.all(
+        ids.map(async (id, i) => {
+          const answers = [];
+          for (let k = 0; k < 10; k++) {
+            const body = { last_exec: `2026-01-01T00:00:${String(k).padStart(2, '0')}`, name: `burst-${i}.sh`, server: 'burst', status: k === 9 ? 0 : 1 };
+            answers.push(await call('PUT', `/api/v1/script/${id}`, { body: JSON.stringify(body) }));
+          }
+          return answers;
+        }),
+      );
+      const answers = chains.flat();
+      expect(answers.every((a) => a.status === 200)).toBe(true);
+      // The same script reported by several callers at once: every report counts.
+      const same = await Promise.all(Array.from({ length: 10 }, () => call('PUT', `/api/v1/script/${ids[0]}`, { body: '{"status": 0}' })));
+      expect(same.every((a) => a.status === 200 && a.json.status === false)).toBe(true);
+      const after = await counts();
+      expect(Number(after.pings) - Number(before.pings)).toBe(210);
+      // A report's answer is the check as that report left it.
+      for (const answer of answers) expect(answer.json.status).toBe(answer.json.last_exec !== '2026-01-01T00:00:09');
+      for (const id of ids.slice(1)) {
+        const script = (await call('GET', `/api/v1/script/${id}`)).json;
+        expect(script).toMatchObject({ status: false, last_exec: '2026-01-01T00:00:09' });
+      }
+      // One flip to down per script, each audited.
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from events where action = 'check.down' and object_name like 'burst-%'`.execute(server.app.db);
+      expect(rows[0]!.n).toBe(20);
+    });
+
+    it('a burst mixing renames, unknown scripts and plain reports gives each its own outcome', async () => {
+      const id = (await call('POST', '/api/v1/script', { body: JSON.stringify({ last_exec: 'CURRENT_TIMESTAMP', name: 'mix.sh', server: 'mix', status: true }) })).json.id;
+      const answers = await Promise.all([
+        call('PUT', `/api/v1/script/${id}`, { body: '{"status": 1}' }),
+        call('PUT', '/api/v1/script/987654', { body: '{"status": 1}' }),
+        call('PUT', `/api/v1/script/${id}`, { body: '{"status": 1, "name": "mix-renamed.sh"}' }),
+        call('PUT', `/api/v1/script/${id}`, { body: '{"status": 1}' }),
+      ]);
+      expect(answers.map((a) => a.status)).toEqual([200, 404, 200, 200]);
+      expect((await call('GET', `/api/v1/script/${id}`)).json.name).toBe('mix-renamed.sh');
+    });
+  });
+
   describe('malformed input: Scripto\'s error format, a 4xx, nothing written', () => {
     const cases: Array<[string, { method?: string; path?: string; body?: string; type?: string | null }, number, RegExp]> = [
       ['no JSON content type', { body: '{"name":"x"}', type: 'text/plain' }, 415, /^Request must have "Content-Type: application\/json" header$/],
