@@ -143,6 +143,9 @@ describe('Otto REST: resources', () => {
       expect(await data('GET', '/api/hosts', undefined, { cookie: viewer })).toEqual(expect.any(Array));
       const before = await hostCount();
       refused(await otto('PUT', '/api/hosts/host', { Name: 'by-viewer', Address: 'by-viewer.example' }, { cookie: viewer }), 403);
+      // Refused for the role before the body is read: a broken body is still a 403.
+      refused(await otto('PUT', '/api/hosts/host', '{broken', { cookie: viewer }), 403, /needs the admin role/);
+      refused(await otto('DELETE', `/api/groups/group/${randomUUID()}`, undefined, { cookie: viewer }), 403);
       refused(await otto('GET', '/api/users', undefined, { cookie: viewer }), 403);
       expect(await hostCount()).toBe(before);
     });
@@ -260,6 +263,24 @@ describe('Otto REST: resources', () => {
       refused(await otto('GET', `/api/groups/group/${group.ID}`), 400, `No group with ID ${group.ID}`);
     });
 
+    it('refuses to delete the last group, as Otto does', async () => {
+      const other = await startTestServer({ pubsub: 'memory' });
+      try {
+        const session = (await fetch(`${other.url}/api/login`, { method: 'POST', body: JSON.stringify({ Username: 'admin', Password: ADMIN_PASSWORD }) })).headers
+          .getSetCookie()[0]!
+          .split(';')[0]!;
+        const call = async (method: string, path: string, body?: unknown) =>
+          (await fetch(`${other.url}${path}`, { method, headers: { cookie: session, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json();
+        const existing = (await call('GET', '/api/groups')).data as Array<{ ID: string }>;
+        for (const group of existing.slice(1)) expect((await call('DELETE', `/api/groups/group/${group.ID}`)).data).toBe(true);
+        const last = existing[0] ?? (await call('PUT', '/api/groups/group', { Name: 'only' })).data;
+        expect(await call('DELETE', `/api/groups/group/${last.ID}`)).toEqual({ code: 400, error: { code: 400, message: 'Cannot delete the last group' } });
+        expect((await call('GET', '/api/groups')).data).toHaveLength(1);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('POST /api/groups/group/:id replaces name, scripts and variables; GET …/schedules lists the schedules naming it', async () => {
       const script = await newScript();
       const group = await newGroup({ ScriptIDs: [script.ID], Environment: [{ Key: 'X', Value: '1' }] });
@@ -375,6 +396,65 @@ describe('Otto REST: resources', () => {
       expect(edited).toEqual({ ...schedule, Name: `${schedule.Name}-b`, Scope: { HostIDs: [host.ID], GroupIDs: [] }, Pattern: '30 2 * * 1', Enabled: false });
       expect(await data('DELETE', `/api/schedules/schedule/${schedule.ID}`)).toBe(true);
       refused(await otto('GET', `/api/schedules/schedule/${schedule.ID}/reports`), 400, `No schedule with ID ${schedule.ID}`);
+    });
+
+    it('GET …/:id/reports: one report per finished occurrence, from its runs (one per host)', async () => {
+      const script = await newScript();
+      const [a, b] = [await newHost(), await newHost()];
+      const schedule = await data('PUT', '/api/schedules/schedule', { ScriptID: script.ID, Name: unique('s'), Scope: { HostIDs: [a.ID, b.ID] }, Pattern: '0 1 * * *' });
+      // Runs of two firings, as the dispatcher leaves them (execution is off in this file).
+      const db = server.app.db;
+      const fire = async (at: string, outcomes: Array<[string, 'succeeded' | 'failed', number]>) => {
+        const occurrence = await db.insertInto('schedule_occurrences').values({ schedule_id: schedule.ID, scheduled_for: new Date(at) }).returning('id').executeTakeFirstOrThrow();
+        for (const [hostId, state, exitCode] of outcomes) {
+          await db
+            .insertInto('runs')
+            .values({
+              script_id: script.ID,
+              script_name: script.Name,
+              host_id: hostId,
+              host_name: 'h',
+              schedule_id: schedule.ID,
+              occurrence_id: occurrence.id,
+              attempt: 1,
+              state,
+              trigger: 'schedule',
+              triggered_by_user_id: null,
+              triggered_by: schedule.Name,
+              parameters: JSON.stringify({}),
+              exit_code: exitCode,
+              summary: null,
+              pid: null,
+              output_bytes: 0,
+              external: JSON.stringify({}),
+              check_id: null,
+              retry_of: null,
+              instance_id: null,
+              not_before: null,
+              scheduled_for: new Date(at),
+              created_at: new Date(at),
+              started_at: new Date(at),
+              finished_at: new Date(Date.parse(at) + 1500),
+              dispatched_at: null,
+            } as never)
+            .execute();
+        }
+        return occurrence.id;
+      };
+      const first = await fire('2026-02-01T01:00:00.000Z', [[a.ID, 'succeeded', 0], [b.ID, 'failed', 2]]);
+      const second = await fire('2026-02-02T01:00:00.000Z', [[a.ID, 'succeeded', 0], [b.ID, 'succeeded', 0]]);
+      const reports = await data('GET', `/api/schedules/schedule/${schedule.ID}/reports`);
+      expect(reports).toEqual([
+        {
+          ID: first,
+          ScheduleID: schedule.ID,
+          HostIDs: expect.arrayContaining([a.ID, b.ID]),
+          Time: { Start: '2026-02-01T01:00:00.000Z', Finished: '2026-02-01T01:00:01.500Z', ElapsedSeconds: 1.5 },
+          Result: 1,
+          HostResult: { [a.ID]: 0, [b.ID]: 2 },
+        },
+        expect.objectContaining({ ID: second, Result: 0, HostResult: { [a.ID]: 0, [b.ID]: 0 } }),
+      ]);
     });
 
     it('builds ScheduleReports from the runs of each occurrence, oldest first, once all have finished', () => {

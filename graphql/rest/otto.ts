@@ -8,6 +8,7 @@
  */
 import os from 'node:os';
 import type { Credentials } from '../../core/auth.service';
+import { roleAllows } from '../../core/roles';
 import packageJson from '../../package.json' with { type: 'json' };
 import { encodeGlobalID } from '../ids';
 import { ottoExecutionRoutes, ottoUpgrades } from './otto-execution';
@@ -298,8 +299,9 @@ function groupInput(body: OttoFields) {
 }
 
 /** Otto refuses to delete the last group (a host must always have one to join). */
-async function notLastGroup(_req: RestRequest, tools: RouteTools): Promise<void> {
-  const data = await tools.graphql<Data>('{ groups(first: 2) { edges { node { id } } } }');
+async function notLastGroup(req: RestRequest, tools: RouteTools): Promise<void> {
+  const data = await tools.graphql<Data>('query($id: ID!) { node(id: $id) { __typename } groups(first: 2) { edges { node { id } } } }', nodeVariables('group')(req));
+  found('group', data, req);
   if ((data.groups as Connection<unknown>).edges.length < 2) throw fail('validation', 'Cannot delete the last group');
 }
 
@@ -632,6 +634,23 @@ const systemRoutes: Route[] = [
   },
 ];
 
+/**
+ * A route that refuses a caller below its role before reading the body, so a write with a bad
+ * body from a viewer is a 403 (as GraphQL would answer), not a 400. GraphQL still enforces it.
+ */
+function refusingBelow(route: Route): Route {
+  const { access } = route;
+  if (access === 'none' || access === 'checkin' || access === 'viewer') return route;
+  return {
+    ...route,
+    variables: async (req, tools) => {
+      const role = tools.context.viewer?.role;
+      if (role && !roleAllows(role, access)) throw new RestFailure('forbidden', `Your role (${role}) does not allow ${req.method} ${route.path}. It needs the ${access} role.`);
+      return route.variables ? route.variables(req, tools) : {};
+    },
+  };
+}
+
 /** The resource routes (hosts, groups, scripts, schedules, users, options, events, login). */
 const resourceRoutes: Route[] = [
   ...sessionRoutes,
@@ -641,7 +660,7 @@ const resourceRoutes: Route[] = [
   ...scheduleRoutes,
   ...userRoutes,
   ...systemRoutes,
-];
+].map(refusingBelow);
 
 export const otto: Dialect = {
   name: 'otto',
