@@ -109,6 +109,24 @@ describe('Otto REST: resources', () => {
       refused(await otto('POST', '/api/login', { Username: 'otto-disabled', Password: 'otto-disabled-password' }, { cookie: '' }), 403, 'Unauthorized');
     });
 
+    it('takes the login body whatever its content type (curl -d sends a form type)', async () => {
+      const answer = await otto('POST', '/api/login', JSON.stringify({ Username: 'admin', Password: ADMIN_PASSWORD }), {
+        cookie: '',
+        'content-type': 'application/x-www-form-urlencoded',
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.getSetCookie()[0]).toMatch(/^otto-session=/);
+    });
+
+    it('refuses a cookie request from another site\'s page (Origin), whatever the content type is otherwise', async () => {
+      const group = await newGroup();
+      const body = JSON.stringify({ Name: group.Name });
+      expect((await otto('POST', `/api/groups/group/${group.ID}`, body, { 'content-type': 'text/plain' })).status).toBe(200);
+      refused(await otto('POST', `/api/groups/group/${group.ID}`, body, { origin: 'https://evil.example' }), 403, /Cross-site/);
+      refused(await otto('DELETE', `/api/groups/group/${group.ID}`, undefined, { origin: 'https://evil.example' }), 403, /Cross-site/);
+      expect(await data('GET', `/api/groups/group/${group.ID}`)).toEqual(group);
+    });
+
     it('refuses a login body that is not JSON, or empty, with 400 "Bad Request"', async () => {
       refused(await otto('POST', '/api/login', '{"Username":', { cookie: '' }), 400, 'Bad Request');
       refused(await otto('POST', '/api/login', '', { cookie: '' }), 400, 'Bad Request');
@@ -118,8 +136,8 @@ describe('Otto REST: resources', () => {
 
     it('POST /api/logout ends the session: the cookie is cleared and no longer works', async () => {
       const session = await login('admin', ADMIN_PASSWORD);
-      // Otto's console posts JSON; a cookie-carrying POST must not be a form (cross-site defence).
-      const answer = await otto('POST', '/api/logout', {}, { cookie: session });
+      // No body is needed.
+      const answer = await otto('POST', '/api/logout', undefined, { cookie: session });
       expect(answer.status).toBe(200);
       expect(answer.body).toEqual({ code: 200, error: {} });
       expect(answer.headers.getSetCookie()[0]).toMatch(/^otto-session=; Path=\/; SameSite=Strict; HttpOnly; Max-Age=0$/);
@@ -321,6 +339,30 @@ describe('Otto REST: resources', () => {
       expect(await data('GET', `/api/scripts/script/${script.ID}`)).toEqual(script);
       expect((await data('GET', '/api/scripts')).map((s: { ID: string }) => s.ID)).toContain(script.ID);
       expect(await data('GET', `/api/scripts/script/${script.ID}/attachments`)).toEqual([]);
+    });
+
+    it('GET …/:id/attachments lists its attachments in Otto\'s model (Mode in decimal)', async () => {
+      const created = await server.gql(
+        `mutation($input: CreateAttachmentInput!) { createAttachment(input: $input) { ... on CreateAttachmentSuccess { data { id } } ... on Error { message } } }`,
+        { input: { name: 'motd', path: '/etc/motd', contentBase64: Buffer.from('hello\n').toString('base64'), mimeType: 'text/plain', mode: 0o644, uid: 0, gid: 0 } },
+        { cookie: server.adminCookie },
+      );
+      const attachmentId = Buffer.from(created.data.createAttachment.data.id, 'base64').toString().split(':')[1]!;
+      const script = await newScript({ AttachmentIDs: [attachmentId] });
+      expect(script.AttachmentIDs).toEqual([attachmentId]);
+      expect(await data('GET', `/api/scripts/script/${script.ID}/attachments`)).toEqual([
+        { ID: attachmentId, Path: '/etc/motd', Name: 'motd', MimeType: 'text/plain', UID: 0, GID: 0, Created: expect.any(String), Modified: expect.any(String), Mode: 420, Size: 6 },
+      ]);
+      const unknown = randomUUID();
+      refused(await otto('PUT', '/api/scripts/script', { Name: unique('s'), Executable: '/bin/sh', Script: 'x', AttachmentIDs: [unknown] }), 400, `No attachment with ID ${unknown}`);
+    });
+
+    it('keeps a secret variable write-only: shown without its value, kept when sent back without one', async () => {
+      const host = await newHost({ Environment: [{ Key: 'TOKEN', Value: 's3cret', Secret: true }] });
+      expect(host.Environment).toEqual([{ Key: 'TOKEN', Value: '', Secret: true }]);
+      const edited = await data('POST', `/api/hosts/host/${host.ID}`, { Name: host.Name, Address: host.Address, Enabled: true, Environment: host.Environment });
+      expect(edited.Environment).toEqual([{ Key: 'TOKEN', Value: '', Secret: true }]);
+      expect(JSON.stringify(await data('GET', '/api/hosts'))).not.toContain('s3cret');
     });
 
     it('refuses a script without Executable or Script, or with a name over 140 characters', async () => {

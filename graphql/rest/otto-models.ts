@@ -15,7 +15,8 @@ export const ZERO_TIME = '0001-01-01T00:00:00Z';
 const RESERVED_KEYS = new Set(['OTTO_SERVER_VERSION', 'OTTO_SERVER_URL', 'OTTO_HOST_ADDRESS', 'OTTO_HOST_PORT', 'OTTO_HOST_PSK']);
 
 export type OttoType = 'host' | 'group' | 'script' | 'schedule' | 'user' | 'attachment';
-const TYPENAMES: Record<OttoType, string> = { host: 'Host', group: 'Group', script: 'Script', schedule: 'Schedule', user: 'User', attachment: 'Attachment' };
+/** The GraphQL type of each Otto object. */
+export const TYPENAMES: Record<OttoType, string> = { host: 'Host', group: 'Group', script: 'Script', schedule: 'Schedule', user: 'User', attachment: 'Attachment' };
 
 /** Otto's answer for an id that names nothing (a 400, as Otto had it). */
 export function noSuch(type: OttoType, id: string): RestFailure {

@@ -34,6 +34,7 @@ import {
   toSchedule,
   toScript,
   toUser,
+  TYPENAMES,
   USER_FIELDS,
   uuidOf,
   uuidParam,
@@ -139,7 +140,6 @@ function listRoute<T extends { createdAt: string }>(path: string, key: string, s
 
 /** `node(id:)` of one Otto type, selecting `selection` on it. */
 const nodeQuery = (type: OttoType, selection: string) => `query($id: ID!${pageVar(selection)}) { node(id: $id) { __typename ... on ${TYPENAMES[type]} { ${selection} } } }`;
-const TYPENAMES: Record<OttoType, string> = { host: 'Host', group: 'Group', script: 'Script', schedule: 'Schedule', user: 'User', attachment: 'Attachment' };
 
 /** The `:id` of the path as a global id for `node(id:)`. */
 const nodeVariables = (type: OttoType) => (req: RestRequest) => ({ id: encodeGlobalID(TYPENAMES[type], uuidParam(type, req.params.id!)), page: PAGE });
