@@ -559,8 +559,9 @@ describe('Otto REST: resources', () => {
     it('GET /api/state: runtime, the current user and the options', async () => {
       const state = await data('GET', '/api/state');
       expect(state).toEqual({
-        Runtime: { ServerFQDN: expect.any(String), Version: expect.any(String), Config: {} },
+        Runtime: { ServerFQDN: expect.any(String), Version: expect.stringMatching(/^\d+\.\d+\.\d+/), Config: `${process.platform}_${process.arch}` },
         User: { Username: 'admin', Email: expect.any(String), Enabled: true },
+        Warnings: [],
         Options: expect.objectContaining({ General: expect.any(Object), Network: expect.any(Object), Register: expect.any(Object), Security: expect.any(Object) }),
       });
     });

@@ -599,8 +599,10 @@ const systemRoutes: Route[] = [
     operation: `{ viewer { user { ${USER_FIELDS} } } options { ${OPTIONS_FIELDS} } }`,
     reply: (data) =>
       ok({
-        Runtime: { ServerFQDN: os.hostname(), Version: packageJson.version, Config: {} },
+        // Config is the platform the server runs on, as Otto's GOOS_GOARCH.
+        Runtime: { ServerFQDN: os.hostname(), Version: packageJson.version, Config: `${process.platform}_${process.arch}` },
         User: toUser(data.viewer.user),
+        Warnings: [],
         Options: toOptions(data.options),
       }),
   },
