@@ -570,6 +570,15 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
   });
 }
 
+/**
+ * Closes the open live-run sockets (their runs go on). For shutdown: an open socket otherwise
+ * holds the HTTP server's close for its grace period. Not wired yet: the framework has no stop
+ * hook for upgrade routes.
+ */
+export function closeOttoSockets(): void {
+  for (const client of sockets.clients) client.close(1001, 'Runboard is shutting down');
+}
+
 export const ottoExecutionRoutes: Route[] = [...attachmentRoutes, ...registrationRoutes, ...actionRoutes];
 
 export const ottoUpgrades: UpgradeRoute[] = [
