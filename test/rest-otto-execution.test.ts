@@ -184,6 +184,10 @@ describe('Otto execution REST', () => {
       expectError(await edit({ Mode: 420 }), 400, 'Path is required');
       expectError(await edit({ Path: '/etc/t', Mode: '420' }), 400, 'Mode must be a whole number');
       expectError(await edit({ Path: 42 }), 400, 'Path must be a string');
+      // Below admin: 403 whatever the body.
+      expectError(await call('POST', `/api/attachments/attachment/${target.ID}`, { cookie: operator, body: '{"Path": ' }), 403, /admin role/);
+      expectError(await call('PUT', '/api/attachments', { cookie: viewer, body: 'x' }), 403, /admin role/);
+      expectError(await call('DELETE', `/api/attachments/attachment/${target.ID}`, { cookie: operator }), 403);
       expect(expectOk(await call('GET', `/api/attachments/attachment/${target.ID}`, { cookie: admin }))).toEqual(target);
     });
 
@@ -358,9 +362,9 @@ describe('Otto execution REST', () => {
     }
 
     /** The HTTP answer to a refused upgrade. */
-    function refusal(cookie: string | undefined): Promise<{ status: number; body: any }> {
+    function refusal(cookie: string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
       return new Promise((resolve, reject) => {
-        const socket = new WebSocket(wsUrl(), { headers: cookie ? { cookie } : {} });
+        const socket = new WebSocket(wsUrl(), { headers: { ...(cookie && { cookie }), ...headers } });
         socket.on('unexpected-response', (_req, res) => {
           let text = '';
           res.on('data', (chunk) => (text += chunk));
@@ -418,6 +422,8 @@ describe('Otto execution REST', () => {
     it('refuses the upgrade without a session (403 unauthorized) and for viewers (403)', async () => {
       expect(await refusal(undefined)).toEqual({ status: 403, body: { code: 403, error: { code: 403, message: 'unauthorized' } } });
       expect(await refusal('otto-session=nope')).toMatchObject({ status: 403 });
+      // A page on another site cannot use the cookie.
+      expect(await refusal(operator, { origin: 'http://evil.example' })).toMatchObject({ status: 403, body: { error: { message: expect.stringMatching(/Cross-site/) } } });
       expect(await refusal(viewer)).toMatchObject({ status: 403, body: { code: 403, error: { code: 403, message: expect.stringMatching(/operator/) } } });
     });
   });

@@ -70,19 +70,16 @@ async function withRecord<T>(graphql: Graphql, thing: string, id: string, docume
   }
 }
 
-/** One object by id, when it is of that type; undefined otherwise. */
+/** One object by id, when it is of that type; undefined otherwise (also for an id that is none). */
 async function node<T>(graphql: Graphql, typename: string, id: string, fields: string): Promise<T | undefined> {
-  const data = await withRecord<{ node: (T & { __typename: string }) | null }>(
-    graphql,
-    typename.toLowerCase(),
-    id,
-    `query($id: ID!) { node(id: $id) { __typename ... on ${typename} { ${fields} } } }`,
-    { id: globalId(typename, id) },
-  ).catch((error: unknown) => {
-    // node(id:) refuses ids that do not decode: that is an unknown record to Otto.
-    if (error instanceof RestFailure && error.kind === 'validation') return { node: null };
+  let data: { node: (T & { __typename: string }) | null };
+  try {
+    data = await graphql(`query($id: ID!) { node(id: $id) { __typename ... on ${typename} { ${fields} } } }`, { id: globalId(typename, id) });
+  } catch (error) {
+    // node(id:) refuses ids that do not decode: to Otto that is an unknown record.
+    if (error instanceof RestFailure && error.kind === 'validation') return undefined;
     throw error;
-  });
+  }
   return data.node?.__typename === typename ? data.node : undefined;
 }
 
@@ -105,12 +102,20 @@ async function all<T>(graphql: Graphql, document: string, root: string): Promise
   }
 }
 
-/** What the caller may do, from GraphQL: actions need the operator role. */
-async function requireOperator(graphql: Graphql): Promise<void> {
+const ROLE_RANK: Record<string, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 };
+
+/**
+ * Refuses a caller below `role` (the viewer's role, from GraphQL) before its body is read, so a
+ * caller without the right gets 403 whatever it sent. The operation itself enforces the role too;
+ * this only answers first (and is the check for `ping`, which reads nothing an operator-only
+ * field guards).
+ */
+async function requireRole(graphql: Graphql, role: 'OPERATOR' | 'ADMIN'): Promise<void> {
   const { viewer } = await graphql<{ viewer: { role: string } | null }>('{ viewer { role } }');
   if (!viewer) throw new RestFailure('unauthenticated', 'unauthorized');
-  if (viewer.role !== 'OPERATOR' && viewer.role !== 'ADMIN') {
-    throw new RestFailure('forbidden', `Your role (${viewer.role}) does not allow running actions. It needs the operator role.`);
+  if ((ROLE_RANK[viewer.role] ?? 0) < ROLE_RANK[role]!) {
+    const needed = role === 'ADMIN' ? 'the admin role' : 'the operator role';
+    throw new RestFailure('forbidden', `Your role (${viewer.role}) does not allow this. It needs ${needed}.`);
   }
 }
 
@@ -201,7 +206,8 @@ const attachmentRoutes: Route[] = [
     access: 'admin',
     maxBodyBytes: UPLOAD_LIMIT,
     operation: CREATE_ATTACHMENT,
-    variables: async (req) => {
+    variables: async (req, tools) => {
+      await requireRole(tools.graphql, 'ADMIN');
       if (req.body.mediaType !== 'multipart/form-data') {
         throw fail('validation', 'Upload the file as multipart/form-data: fields Path, UID, GID, Mode and the file in a part named "file"');
       }
@@ -250,6 +256,7 @@ const attachmentRoutes: Route[] = [
     path: '/api/attachments/attachment/:id',
     access: 'admin',
     reply: async (_data, req, tools) => {
+      await requireRole(tools.graphql, 'ADMIN');
       const id = req.params.id!;
       const input = { id: globalId('Attachment', id), ...attachmentEdit(jsonObject(req)) };
       const data = await withRecord<{ updateAttachment: { data: AttachmentData } }>(tools.graphql, 'attachment', id, UPDATE_ATTACHMENT, { input });
@@ -466,7 +473,8 @@ async function runScript(context: Context, graphql: Graphql, request: ActionRequ
     void chunks.return(undefined);
   }
   if (!ended) {
-    return { ...notRun(script.id, `The run had not finished after ${waitSeconds} seconds; it goes on as run ${runId}`), Result: { ...notRun('', '').Result, Stdout: output.STDOUT, Stderr: output.STDERR } };
+    const unfinished = notRun(scriptId, `The run had not finished after ${waitSeconds} seconds; it goes on as run ${runId}`);
+    return { ...unfinished, Result: { ...unfinished.Result, Stdout: output.STDOUT, Stderr: output.STDERR } };
   }
   const { run } = await graphql<{ run: RunData | null }>(RUN, { id: runId });
   if (!run) return notRun(scriptId, `Run ${runId} was deleted before it could be read`);
@@ -486,7 +494,7 @@ const actionRoutes: Route[] = [
     path: '/api/action/sync',
     access: 'operator',
     reply: async (_data, req, tools) => {
-      await requireOperator(tools.graphql);
+      await requireRole(tools.graphql, 'OPERATOR');
       return ok(await perform(tools.context, tools.graphql, actionRequest(jsonObject(req))));
     },
   },
@@ -496,6 +504,11 @@ const actionRoutes: Route[] = [
 
 /** How long a new socket may take to say what to run. */
 const FIRST_MESSAGE_MS = 30_000;
+/**
+ * At most one progress message per this long: each carries all output so far, so one per chunk
+ * of a chatty script would cost the square of its output.
+ */
+const PROGRESS_MS = 200;
 
 const sockets = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
 
@@ -513,7 +526,23 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
   const send = (message: Json) => {
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
   };
+  // Progress: sent at once, then at most every PROGRESS_MS (the latest output wins).
+  let pending: Json | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    clearTimeout(progressTimer);
+    progressTimer = undefined;
+    if (pending) send(pending);
+    pending = undefined;
+  };
+  const progress = (stdout: string, stderr: string) => {
+    pending = { Code: 100, ...(stdout && { Stdout: stdout }), ...(stderr && { Stderr: stderr }) };
+    if (progressTimer) return;
+    flush();
+    progressTimer = setTimeout(flush, PROGRESS_MS);
+  };
   const finish = (message: Json) => {
+    flush();
     send(message);
     socket.close(1000);
   };
@@ -530,6 +559,7 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
 
   socket.on('close', () => {
     clearTimeout(firstTimer);
+    clearTimeout(progressTimer);
     closed.abort();
   });
   socket.on('message', (raw, isBinary) => {
@@ -559,7 +589,7 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
             runId = id;
             if (cancelAsked) cancel(id);
           },
-          onOutput: (stdout, stderr) => send({ Code: 100, ...(stdout && { Stdout: stdout }), ...(stderr && { Stderr: stderr }) }),
+          onOutput: progress,
         });
         finish({ Code: 200, Result: result });
       } catch (error) {
@@ -587,7 +617,7 @@ export const ottoUpgrades: UpgradeRoute[] = [
     access: 'operator',
     handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context) {
       const graphql: Graphql = (document, variables) => graphqlInProcess(context, document, variables);
-      requireOperator(graphql).then(
+      requireRole(graphql, 'OPERATOR').then(
         () => sockets.handleUpgrade(req, socket, head, (client) => liveRun(client, context, graphql)),
         (error: unknown) => {
           if (!(error instanceof RestFailure)) context.log.error({ err: error }, 'an Otto socket upgrade failed');
