@@ -7,11 +7,11 @@
  * `startRun` on one host, followed to its end with the `runOutput` subscription (which ends when
  * the run does), then read once with `run(id:)`: the same operations the console uses.
  */
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { isUuid } from '../../core/ids';
-import type { Context } from '../context';
+import type { App, Context } from '../context';
 import { encodeGlobalID } from '../ids';
 import { ok, ottoError } from './otto';
 import { ERROR_FIELDS, fail, RestFailure, type RestRequest, type Route, type RouteTools, type UpgradeRoute } from './route-table';
@@ -510,14 +510,24 @@ const FIRST_MESSAGE_MS = 30_000;
  */
 const PROGRESS_MS = 200;
 
-const sockets = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+/** Each server instance's live-run sockets (tests run several instances in one process). */
+const socketServers = new WeakMap<App, WebSocketServer>();
+
+function socketServerOf(app: App): WebSocketServer {
+  let server = socketServers.get(app);
+  if (!server) {
+    server = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+    socketServers.set(app, server);
+  }
+  return server;
+}
 
 /** Refuses an upgrade with an HTTP answer in Otto's envelope. */
 function refuse(socket: Duplex, status: number, message: string): void {
   const reply = ottoError(status, message);
   const body = String(reply.body);
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
@@ -605,8 +615,8 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
  * holds the HTTP server's close for its grace period. Not wired yet: the framework has no stop
  * hook for upgrade routes.
  */
-export function closeOttoSockets(): void {
-  for (const client of sockets.clients) client.close(1001, 'Runboard is shutting down');
+export function closeOttoSockets(app: App): void {
+  for (const client of socketServers.get(app)?.clients ?? []) client.close(1001, 'Runboard is shutting down');
 }
 
 export const ottoExecutionRoutes: Route[] = [...attachmentRoutes, ...registrationRoutes, ...actionRoutes];
@@ -618,10 +628,13 @@ export const ottoUpgrades: UpgradeRoute[] = [
     handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context) {
       const graphql: Graphql = (document, variables) => graphqlInProcess(context, document, variables);
       requireRole(graphql, 'OPERATOR').then(
-        () => sockets.handleUpgrade(req, socket, head, (client) => liveRun(client, context, graphql)),
+        () => socketServerOf(context.app).handleUpgrade(req, socket, head, (client) => liveRun(client, context, graphql)),
         (error: unknown) => {
-          if (!(error instanceof RestFailure)) context.log.error({ err: error }, 'an Otto socket upgrade failed');
-          refuse(socket, error instanceof RestFailure && error.kind === 'forbidden' ? 403 : 400, error instanceof RestFailure ? error.message : 'Server Error');
+          if (!(error instanceof RestFailure)) {
+            context.log.error({ err: error }, 'an Otto socket upgrade failed');
+            refuse(socket, 500, 'Server Error');
+          } else if (error.kind === 'unauthenticated') refuse(socket, 403, 'unauthorized');
+          else refuse(socket, error.kind === 'forbidden' ? 403 : 400, error.message);
         },
       );
     },
