@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { otto as ottoDialect } from '../graphql/rest/otto';
 import { ROOT } from './support/process';
 import { executing, startTestServer, type TestServer } from './support/server';
 
@@ -91,6 +92,45 @@ describe('Otto execution REST', () => {
   afterAll(async () => {
     for (const agent of agents) agent.kill('SIGKILL');
     await server?.close();
+  });
+
+  describe('every route of this part', () => {
+    const mine = ottoDialect.routes.filter((route) => /^\/api\/(attachments|register|heartbeat|action)(\/|$)/.test(route.path));
+    const methods = (route: (typeof mine)[number]) => (typeof route.method === 'string' ? [route.method] : [...route.method]);
+
+    it('is in the table with its access', () => {
+      expect(mine.map((route) => `${methods(route).join(',')} ${route.path} ${route.access}`).sort()).toEqual([
+        'DELETE /api/attachments/attachment/:id admin',
+        'GET /api/attachments viewer',
+        'GET /api/attachments/attachment/:id viewer',
+        'GET /api/attachments/attachment/:id/download viewer',
+        'GET /api/heartbeat viewer',
+        'POST /api/attachments/attachment/:id admin',
+        'PUT /api/action/sync operator',
+        'PUT /api/attachments admin',
+        'PUT /api/register none',
+      ]);
+      expect(ottoDialect.upgrades?.map((route) => `${route.path} ${route.access}`)).toEqual(['/api/action/async operator']);
+    });
+
+    it('answers dummy ids and empty bodies with an Otto 4xx, and anonymous callers with 403 unauthorized (register needs none)', async () => {
+      for (const route of mine) {
+        for (const method of methods(route)) {
+          for (const dummy of ['0', crypto.randomUUID()]) {
+            const path = route.path.replace(/:[a-z]+/g, dummy);
+            const answer = await call(method, path, { cookie: admin });
+            if (answer.status !== 200) {
+              expect(answer.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+              expect(answer.status, `${method} ${path}`).toBeLessThan(500);
+              expect(answer.body, `${method} ${path}`).toMatchObject({ code: answer.status, error: { code: answer.status, message: expect.any(String) } });
+            }
+            const anonymous = await call(method, path);
+            if (route.access === 'none') expect(anonymous.status, `${method} ${path}`).not.toBe(403);
+            else expectError(anonymous, 403, 'unauthorized');
+          }
+        }
+      }
+    });
   });
 
   describe('attachments', () => {
