@@ -445,6 +445,16 @@ describe('Otto execution REST', () => {
       expect(runs.data.runs.edges[0].node.state).toBe('CANCELLED');
     }, 20_000);
 
+    it('leaves the run going when the client closes the socket', async () => {
+      const scriptId = await script('live-closed', 'echo started; sleep 30');
+      await live({ HostID: localHost, Action: 'run_script', ScriptID: scriptId }, { onMessage: (message, socket) => message.Code === 100 && socket.close() });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const runs = await server.gql(`{ runs(first: 1, filter: { scriptId: "${scriptId}" }) { edges { node { id state } } } }`, {}, { cookie: server.adminCookie });
+      const run = runs.data.runs.edges[0].node;
+      expect(run.state).toBe('RUNNING');
+      await server.gql(`mutation($id: ID!) { cancelRun(id: $id) { __typename } }`, { id: run.id }, { cookie: server.adminCookie });
+    });
+
     it('answers a bad first message, an unknown host or script, and other actions with Code 400', async () => {
       const scriptId = await script('live-bad', 'echo x');
       // The seed's first message, as documented (every value empty).

@@ -450,7 +450,7 @@ async function runScript(context: Context, graphql: Graphql, request: ActionRequ
 
   const waitSeconds = script.timeoutSeconds ? script.timeoutSeconds + WAIT_MARGIN_SECONDS : MAX_WAIT_SECONDS;
   const output = { STDOUT: '', STDERR: '' };
-  const chunks = subscribe<{ runOutput: { stream: 'STDOUT' | 'STDERR'; data: string } }>(context, RUN_OUTPUT, { runId });
+  const chunks = await subscribe<{ runOutput: { stream: 'STDOUT' | 'STDERR'; data: string } }>(context, RUN_OUTPUT, { runId });
   let timer: NodeJS.Timeout | undefined;
   const stop = new Promise<'stopped'>((resolve) => {
     timer = setTimeout(() => resolve('stopped'), waitSeconds * 1000);
@@ -470,7 +470,7 @@ async function runScript(context: Context, graphql: Graphql, request: ActionRequ
     }
   } finally {
     clearTimeout(timer);
-    void chunks.return(undefined);
+    void chunks.return?.();
   }
   if (!ended) {
     const unfinished = notRun(scriptId, `The run had not finished after ${waitSeconds} seconds; it goes on as run ${runId}`);

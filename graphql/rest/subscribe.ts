@@ -56,23 +56,33 @@ function failureOf(errors: readonly GraphQLError[]): RestFailure {
 }
 
 /**
- * Subscribes in-process: yields each event's data until the subscription ends (or the caller
- * stops iterating, which ends it). A refused subscription or an event with errors throws a
- * RestFailure.
+ * Subscribes in-process: each event's data until the subscription ends. `return()` ends it at
+ * once, even while a `next()` waits (a generator would wait for the next event first). A refused
+ * subscription or an event with errors throws a RestFailure.
  */
-export async function* subscribe<T = Record<string, unknown>>(context: Context, source: string, variables: Record<string, unknown> = {}): AsyncGenerator<T> {
+export async function subscribe<T = Record<string, unknown>>(context: Context, source: string, variables: Record<string, unknown> = {}): Promise<AsyncIterableIterator<T>> {
   const result = await graphqlSubscribe({ schema, document: documentOf(source), variableValues: variables, contextValue: context });
   if (!(Symbol.asyncIterator in result)) {
     throw failureOf(masked(result.errors) ?? [new GraphQLError('The subscription gave no events.')]);
   }
   const events = result as AsyncGenerator<ExecutionResult>;
-  try {
-    for await (const event of events) {
-      const errors = masked(event.errors);
-      if (errors?.length) throw failureOf(errors);
-      yield event.data as T;
-    }
-  } finally {
-    await events.return?.(undefined);
-  }
+  const done = (): IteratorResult<T> => ({ done: true, value: undefined });
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      const event = await events.next();
+      if (event.done) return done();
+      const errors = masked(event.value.errors);
+      if (errors?.length) {
+        await events.return?.(undefined);
+        throw failureOf(errors);
+      }
+      return { done: false, value: event.value.data as T };
+    },
+    async return() {
+      await events.return?.(undefined);
+      return done();
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
