@@ -4,7 +4,7 @@
  * once. Errors come back as RestFailures: top-level errors by their `extensions.code`, and the
  * typed errors of mutation results (`__typename` ending in "Error", see ERROR_FIELDS) likewise.
  */
-import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
+import { getOperationAST, validate, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Context } from '../context';
 import type { GraphQLServer } from '../yoga';
 import { RestFailure, type FailureKind } from './route-table';
@@ -54,10 +54,13 @@ function raiseTypedErrors(data: Record<string, unknown>): void {
 export function createGraphQLRunner(yoga: GraphQLServer): GraphQLRunner {
   const documents = new Map<string, DocumentNode>();
   return async <T,>(context: Context, source: string, variables: Record<string, unknown> = {}) => {
-    const { schema, execute, parse, validate } = yoga.getEnveloped({ prepared: context });
+    const { schema, execute, parse } = yoga.getEnveloped({ prepared: context });
     let document = documents.get(source);
     if (!document) {
       const parsed = parse(source);
+      // GraphQL's own rules only: the abuse limits (cost, depth, aliases) are for documents
+      // clients send; a route's document is our code, and the values it is given are bounded by
+      // the schema's own limits (page sizes, string lengths).
       const problems = validate(schema, parsed);
       if (problems.length > 0 || !getOperationAST(parsed)) {
         // A route's document is our code: failing here is a bug, reported as one.
