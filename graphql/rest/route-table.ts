@@ -113,6 +113,11 @@ export interface Route<Data = any> {
   reply(data: Data, req: RestRequest, tools: RouteTools): RestReply | Promise<RestReply>;
   /** Body size limit for this route, when it differs from RUNBOARD_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /**
+   * A path (with query) that reaches this route with dummy values, for the generated auth test
+   * (test/rest-auth.test.ts), when filling `:params` is not enough (Sloth's `/?action=…`).
+   */
+  probe?(method: string): string;
 }
 
 /** A WebSocket endpoint of a dialect (Otto's live-run socket). */

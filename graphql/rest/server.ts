@@ -23,8 +23,10 @@ import {
   type Dialect,
   type RestReply,
   type RestRequest,
+  type RouteAccess,
   type RouteTools,
 } from './route-table';
+import { roleAllows, type Role } from '../../core/roles';
 import { anonymousCheckinAllowed } from './checkin-networks';
 
 const FAILURE_OF_CODE: Record<string, RestFailure['kind']> = {
@@ -78,6 +80,19 @@ function asFailure(error: unknown): RestFailure | undefined {
     return new RestFailure(kind, error.message);
   }
   return undefined;
+}
+
+/**
+ * Refuses a caller below the route's declared access before its body is looked at, so a viewer
+ * learns it may not write rather than what its body lacks. GraphQL enforces the same roles again.
+ */
+function refuseBelowAccess(access: RouteAccess, context: Context): void {
+  if (access === 'none' || context.anonymousCheckin) return;
+  const needed: Role = access === 'checkin' ? 'operator' : access;
+  const role = context.viewer?.role;
+  if (role && !roleAllows(role, needed)) {
+    throw new RestFailure('forbidden', `Your role (${role}) does not allow this: it needs the ${needed} role.`);
+  }
 }
 
 export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonly Dialect[]): RestLayer {
@@ -174,6 +189,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
           }
         }
       }
+      refuseBelowAccess(route.access, context);
       const tools: RouteTools = { context, graphql: (document, variables) => graphql(context, document, variables) };
       const variables = route.variables ? await route.variables(rest, tools) : {};
       const data = route.operation ? await graphql(context, route.operation, variables) : {};
