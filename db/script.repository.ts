@@ -122,6 +122,12 @@ export async function findScriptById(db: Db, id: string, options: { lock?: boole
   return row && toScript(row);
 }
 
+/** The script at a listen point (a Sloth CI app), if any. */
+export async function findScriptByListenPoint(db: Db, listenPoint: string): Promise<Script | undefined> {
+  const row = await db.selectFrom('scripts').selectAll().where('listen_point', '=', listenPoint).executeTakeFirst();
+  return row && toScript(row);
+}
+
 export interface ScriptFilter {
   /** Case-insensitive text in the name. */
   search?: string;

@@ -32,6 +32,11 @@ const StepRef = builder.objectRef<Step>('ScriptStep').implement({
       nullable: true,
       description: 'Text written to a file whose path is passed as the last argument (as with the script body); null for none.',
     }),
+    template: t.boolean({
+      description:
+        'Whether `executable` is a command-line template (a Sloth CI action): `{name}` placeholders are replaced by the run\'s parameter values before it is split into words; a placeholder naming no parameter fails the step.',
+      resolve: (step) => step.template === true,
+    }),
   }),
 });
 
@@ -159,6 +164,9 @@ const StepInput = builder.inputType('ScriptStepInput', {
     executable: t.string({ required: true, description: 'The program to run, e.g. /usr/bin/make. Required.' }),
     args: t.stringList({ description: 'Its arguments, passed as they are: no shell, no splitting, no globbing. Default none.' }),
     body: t.string({ description: 'Text written to a file whose path is passed as the last argument (at most 1 MiB).' }),
+    template: t.boolean({
+      description: 'Treat `executable` as a command-line template: `{name}` is replaced by the run\'s parameter `name` (`{{` and `}}` for braces) before splitting into words. Default false.',
+    }),
   }),
 });
 
