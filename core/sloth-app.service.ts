@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import type { Db } from '../db/database';
 import type { Run } from '../db/run.repository';
-import { findScriptByListenPoint, type Script } from '../db/script.repository';
+import { findScriptByListenPoint, listBoundScripts, type Script } from '../db/script.repository';
 import type { ChangeDeps } from './audit';
 import { ConflictError, NotFoundError, ValidationError } from './errors';
 import { PARAMETER_VALUE_MAX, queueLocalRun, type Caller } from './run.service';
@@ -238,4 +238,47 @@ export async function deliverWebhook(deps: ChangeDeps, listenPoint: string, call
   if ('refused' in verdict) throw new ValidationError(verdict.refused, [{ path: ['input'], message: verdict.refused }]);
   const provider = script.webhookProvider ? Object.keys(script.webhookProvider)[0] : 'any';
   return queueLocalRun(deps, script, { trigger: 'webhook', triggeredBy: `webhook (${provider})`, userId: null, parameters: verdict.parameters });
+}
+
+/** What `reloadSlothApps` did with one bound app. */
+export interface Reload {
+  listenPoint: string;
+  /** `unchanged`, `reloaded`, or why the file was not used. */
+  outcome: string;
+}
+
+/**
+ * Re-reads the config file of every bound app (Sloth CI's restart): an app whose file now holds
+ * another config is updated from it. A file that is gone, unreadable, invalid, or moves the app
+ * to another listen point is left alone and said so.
+ */
+export async function reloadSlothApps(deps: ChangeDeps, secrets: SecretBox): Promise<Reload[]> {
+  const reloads: Reload[] = [];
+  for (const script of await listBoundScripts(deps.db)) {
+    const listenPoint = script.listenPoint ?? script.name;
+    const file = script.configFile!;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      reloads.push({ listenPoint, outcome: `not reloaded: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})` });
+      continue;
+    }
+    if (text === script.configSource) {
+      reloads.push({ listenPoint, outcome: 'unchanged' });
+      continue;
+    }
+    try {
+      const { name: _name, ...input } = slothConfigInput(text);
+      if (input.listenPoint !== script.listenPoint) {
+        reloads.push({ listenPoint, outcome: `not reloaded: ${file} is for listen point "${input.listenPoint}"` });
+        continue;
+      }
+      await updateScript(deps, secrets, script.id, input);
+      reloads.push({ listenPoint, outcome: 'reloaded' });
+    } catch (error) {
+      reloads.push({ listenPoint, outcome: `not reloaded: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }
+  return reloads;
 }

@@ -128,6 +128,12 @@ export async function findScriptByListenPoint(db: Db, listenPoint: string): Prom
   return row && toScript(row);
 }
 
+/** The scripts bound to a config file on the server (Sloth CI apps that `restart` re-reads). */
+export async function listBoundScripts(db: Db): Promise<Script[]> {
+  const rows = await db.selectFrom('scripts').selectAll().where('config_file', 'is not', null).orderBy('listen_point').execute();
+  return rows.map(toScript);
+}
+
 export interface ScriptFilter {
   /** Case-insensitive text in the name. */
   search?: string;

@@ -5,7 +5,7 @@
  * Script (`scripts(filter: { listenPoint })`), its builds as the script's runs.
  */
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors';
-import { bindSlothConfigFile, createSlothApp, deliverWebhook, triggerListenPoint } from '../core/sloth-app.service';
+import { bindSlothConfigFile, createSlothApp, deliverWebhook, reloadSlothApps, triggerListenPoint, type Reload } from '../core/sloth-app.service';
 import type { Run } from '../db/run.repository';
 import { builder } from './builder';
 import { changeDeps } from './change';
@@ -45,6 +45,14 @@ const WebhookInput = builder.inputType('DeliverWebhookInput', {
   }),
 });
 
+const ReloadRef = builder.objectRef<Reload>('SlothAppReload').implement({
+  description: 'What re-reading one bound app\'s config file did.',
+  fields: (t) => ({
+    listenPoint: t.exposeString('listenPoint', { description: 'The app.' }),
+    outcome: t.exposeString('outcome', { description: '"unchanged", "reloaded", or "not reloaded: <why>".' }),
+  }),
+});
+
 /** A JSON object of texts, or a ValidationError naming the field. */
 function textObject(value: unknown, field: string): Record<string, string> {
   if (value === null || value === undefined) return {};
@@ -78,6 +86,12 @@ builder.mutationFields((t) => ({
     errors: outcome('the bound script', [ValidationError, NotFoundError, ConflictError]),
     args: { input: t.arg({ type: BindInput, required: true, description: 'The app and the file.' }) },
     resolve: (_root, { input }, ctx) => bindSlothConfigFile(changeDeps(ctx), ctx.app.secrets, input.listenPoint, input.configFile),
+  }),
+  reloadSlothApps: t.withAuth({ role: 'admin' }).field({
+    type: [ReloadRef],
+    description: 'Re-reads the config file of every bound Sloth CI app and updates the apps whose file changed (Sloth CI\'s restart). Admins only.',
+    errors: outcome('what happened to each bound app', [ValidationError]),
+    resolve: (_root, _args, ctx) => reloadSlothApps(changeDeps(ctx), ctx.app.secrets),
   }),
   triggerListenPoint: t.withAuth({ role: 'operator' }).field({
     type: RunRef,

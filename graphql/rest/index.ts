@@ -1,8 +1,10 @@
 /**
  * The legacy REST dialects Runboard speaks (COMPAT.md), in the order their paths are tried.
  * Each is one file of this folder (Otto's execution side has a second); the plumbing is server.ts.
+ * Sloth CI comes last: its webhooks take any path that could be a listen point.
  */
 import { otto } from './otto';
 import type { Dialect } from './route-table';
+import { slothci } from './slothci';
 
-export const DIALECTS: readonly Dialect[] = [otto];
+export const DIALECTS: readonly Dialect[] = [otto, slothci];

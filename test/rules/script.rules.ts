@@ -19,6 +19,7 @@ export const rules: Rules = {
     minimum: 'admin',
     operation: `mutation { bindSlothConfigFile(input: { listenPoint: "no-such-app-${randomUUID()}", configFile: "/nonexistent.yml" }) { __typename } }`,
   },
+  'Mutation.reloadSlothApps': { minimum: 'admin', operation: `mutation { reloadSlothApps { __typename } }` },
   'Mutation.triggerListenPoint': {
     minimum: 'operator',
     operation: `mutation { triggerListenPoint(input: { listenPoint: "no-such-app-${randomUUID()}" }) { __typename } }`,
