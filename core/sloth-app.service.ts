@@ -205,7 +205,8 @@ function repoVerdict(settings: Record<string, unknown>, repo: string | undefined
 
 /** The providers' validators (Sloth CI's github, bitbucket and dummy). */
 export function validateWebhook(provider: Record<string, unknown> | null, call: WebhookCall): Verdict {
-  if (!provider) return { parameters: {} };
+  // Anyone may call a webhook: without a provider to check the call against, none is let in.
+  if (!provider) return { refused: 'No provider set, declining all payloads' };
   const [kind, rawSettings] = Object.entries(provider)[0] ?? [];
   const settings = isObject(rawSettings) ? rawSettings : {};
   if (kind === 'dummy') {
@@ -236,7 +237,7 @@ export async function deliverWebhook(deps: ChangeDeps, listenPoint: string, call
   const script = await findApp(deps.db, listenPoint);
   const verdict = validateWebhook(script.webhookProvider, call);
   if ('refused' in verdict) throw new ValidationError(verdict.refused, [{ path: ['input'], message: verdict.refused }]);
-  const provider = script.webhookProvider ? Object.keys(script.webhookProvider)[0] : 'any';
+  const provider = Object.keys(script.webhookProvider ?? {})[0] ?? 'none';
   return queueLocalRun(deps, script, { trigger: 'webhook', triggeredBy: `webhook (${provider})`, userId: null, parameters: verdict.parameters });
 }
 

@@ -96,7 +96,7 @@ ScriptRef.implement({
     webhookProvider: t.field({
       type: 'JSON',
       nullable: true,
-      description: 'What a webhook must look like to trigger a run: {"github": {"repo", "branches"?}}, {"bitbucket": {"repo", "branches"?}} or {"dummy": {"message"}}; null to accept any call.',
+      description: 'What a webhook must look like to trigger a run: {"github": {"repo", "branches"?}}, {"bitbucket": {"repo", "branches"?}} or {"dummy": {"message"}}; null: webhook calls are declined (as Sloth CI declines payloads for an app without a provider).',
       resolve: (script) => script.webhookProvider,
     }),
     configFile: t.exposeString('configFile', { nullable: true, description: 'The Sloth CI config file on the server this script is bound to; null for none.' }),
@@ -216,7 +216,7 @@ function scriptInputFields(t: PothosSchemaTypes.InputFieldBuilder<SchemaTypes, '
     }),
     webhookProvider: t.field({
       type: 'JSON',
-      description: 'What a webhook must look like: {"github": {"repo": "owner/name", "branches"?: [...]}}, the same for "bitbucket", or {"dummy": {"message": "..."}}; null for any call.',
+      description: 'What a webhook must look like: {"github": {"repo": "owner/name", "branches"?: [...]}}, the same for "bitbucket", or {"dummy": {"message": "..."}}; null to decline every webhook call.',
     }),
     configFile: t.string({ description: 'The Sloth CI config file on the server the script is bound to; null or "" for none.' }),
     configSource: t.string({ description: 'The Sloth CI config (YAML) the script was made from, stored as given (at most 1 MiB).' }),

@@ -199,13 +199,15 @@ describe('Sloth CI API', () => {
 
   describe('builds', () => {
     it('splits actions on whitespace without a shell, and logs their output at DEBUG', async () => {
-      const app = await create(['actions:', '  - echo hello {who} $HOME;', '  - sh -c exit', 'params:', '  who: world']);
+      const app = await create(['actions:', '  - echo hello {who} $HOME;', '  - sh -c exit', "  - 'echo {{braces}} {who}'", "  - 'echo {unclosed'", 'params:', '  who: world']);
       expect((await api({ action: 'trigger', listen_point: app.listenPoint })).status).toBe(202);
-      expect((await builds(app.listenPoint))[0]!.message).toBe('Complete (2/2)');
+      expect((await builds(app.listenPoint))[0]!.message).toBe('Complete (3/4)');
       const logs = json(await api({ action: 'logs', listen_point: app.listenPoint, level: '10', per_page: '50' })) as Array<{ logger_name: string; message: string }>;
       // No shell: $HOME and ; are words like any other.
       expect(logs.map((r) => r.message)).toContain('stdout: hello world $HOME;\n');
       expect(logs.map((r) => r.message)).toContain('Executing action: echo hello world $HOME;');
+      expect(logs.map((r) => r.message)).toContain('stdout: {braces} world\n');
+      expect(logs.map((r) => r.message)).toContain('Execution failed: unmatched "{" at character 6 of the command (template: echo {unclosed)');
       expect(logs.filter((r) => r.logger_name === `${app.listenPoint}.processing`).map((r) => r.message)).toContain('Executing action: sh -c exit');
     });
 
@@ -289,6 +291,15 @@ describe('Sloth CI API', () => {
       expect(await hit(`/${app.listenPoint}`, { method: 'POST', body, auth: null })).toMatchObject({ status: 200, text: '' });
       await builds(app.listenPoint);
       expect(await readdir(app.dir)).toEqual(['bb-dev']);
+    });
+
+    it('an app without a provider declines every call', async () => {
+      const app = await create(['actions:', '  - touch never']);
+      expect(await hit(`/${app.listenPoint}`, { method: 'POST', auth: null })).toMatchObject({ status: 400, text: 'No provider set, declining all payloads' });
+      expect(await hit(`/${app.listenPoint}?x=1`, { auth: ADMIN })).toMatchObject({ status: 400 });
+      expect((await info(app.listenPoint)).last_build_status).toBe('Never triggered');
+      const runs = await server.gql(`{ scripts(filter: { listenPoint: "${app.listenPoint}" }) { edges { node { runs { edges { node { id } } } } } } }`, {}, { cookie: server.adminCookie });
+      expect(runs.data.scripts.edges[0].node.runs.edges).toEqual([]);
     });
 
     it('an unknown listen point is 404 in Sloth\'s words; the console\'s paths are not webhooks', async () => {
