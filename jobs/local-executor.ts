@@ -12,7 +12,9 @@
  *    exactly the plan's environment (no PATH of ours: the plan should carry one) and one time
  *    limit across all steps.
  * A body runs as `executable [its words…] <body file>`, or, with no executable, as a program in
- * itself (its #! line; without one the system runs it with /bin/sh).
+ * itself (its #! line; without one the system runs it with /bin/sh). A template step's executable
+ * is first formatted with the run's parameters (core/command-template.ts); one that does not
+ * format fails without starting. A stepped run's result says how each step it reached went.
  *
  * Nothing a script or plan does makes this throw; the outcome says what happened. It only throws
  * for programming errors (onStart throwing, a broken invariant).

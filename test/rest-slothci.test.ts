@@ -234,6 +234,13 @@ describe('Sloth CI API', () => {
       ]);
     });
 
+    it('a build whose only action cannot be formatted fails without running anything', async () => {
+      const app = await create(['stop_on_first_fail: true', 'actions:', '  - touch {nope}']);
+      await api({ action: 'trigger', listen_point: app.listenPoint });
+      expect((await builds(app.listenPoint))[0]).toMatchObject({ message: 'Failed (0/1)' });
+      expect(await readdir(app.dir)).toEqual([]);
+    });
+
     it('exec_timeout interrupts a build: Interrupted (n/m)', async () => {
       const app = await create(['exec_timeout: 1', 'actions:', '  - touch one', '  - sleep 30', '  - touch three']);
       await api({ action: 'trigger', listen_point: app.listenPoint });
