@@ -234,6 +234,46 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
   });
 }
 
+/**
+ * Queues one run of a script on the local host with parameters that need not be declared (a
+ * Sloth CI trigger or webhook: every value given is available to template steps and, when its
+ * name can be one, as an environment variable). The caller has already checked the names.
+ */
+export async function queueLocalRun(
+  deps: ChangeDeps,
+  script: Script,
+  input: { trigger: 'manual' | 'api' | 'webhook'; triggeredBy: string; userId: string | null; parameters: Record<string, string> },
+): Promise<Run> {
+  return audited(deps, async (trx, record) => {
+    if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
+    const [host] = await targetHosts(trx, { scriptId: script.id });
+    const parameters: Record<string, string> = {};
+    for (const [name, value] of Object.entries(script.parameters)) parameters[name] = String(value ?? '');
+    Object.assign(parameters, input.parameters);
+    const [run] = await insertRunsOf(trx, [
+      {
+        scriptId: script.id,
+        scriptName: script.name,
+        hostId: host!.id,
+        hostName: host!.name,
+        trigger: input.trigger,
+        triggeredByUserId: input.userId,
+        triggeredBy: input.triggeredBy,
+        parameters,
+      },
+    ]);
+    record({
+      action: 'run.started',
+      objectType: 'Run',
+      objectId: run!.id,
+      objectName: run!.scriptName,
+      summary: `Started "${run!.scriptName}" on "${run!.hostName}" (${input.triggeredBy})`,
+      details: { after: runSummary(run!) },
+    });
+    return run!;
+  });
+}
+
 // Cancelling and deleting
 
 /** Cancels a run that has not finished. Of two racing cancels, one wins; the other is told it finished. */

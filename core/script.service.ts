@@ -33,7 +33,7 @@ import { FOREIGN_KEY_VIOLATION, pgError, UNIQUE_VIOLATION } from '../db/postgres
  */
 export const RESERVED_ROUTE_SEGMENTS = [
   'api', '_next', 'ping', 'graphiql', 'sign-in', 'login', 'logout', 'static', 'favicon.ico', 'health', 'metrics',
-  'runs', 'scripts', 'schedules', 'hosts', 'groups', 'checks', 'events', 'settings', 'users',
+  'runs', 'scripts', 'schedules', 'hosts', 'groups', 'checks', 'events', 'settings', 'users', 'virtshell', 'icon.svg',
 ] as const;
 
 export const NAME_MAX = 140;
@@ -58,6 +58,7 @@ export interface StepInput {
   executable: string;
   args?: string[] | null;
   body?: string | null;
+  template?: boolean | null;
 }
 
 /** What a create or update may set; fields left undefined are not touched (defaults on create). */
@@ -156,6 +157,8 @@ export function listenPointProblems(value: string, path: string[]): FieldProblem
   if ((RESERVED_ROUTE_SEGMENTS as readonly string[]).includes(first)) {
     return problem(`"${first}" is one of Runboard's own routes (/${first}); start it with something else.`);
   }
+  // The console's framework serves its own files under "_"-prefixed paths (/_next, /__nextjs…).
+  if (first.startsWith('_')) return problem(`"${first}" starts with "_", which Runboard keeps for its console's own files; start it with something else.`);
   return [];
 }
 
@@ -254,7 +257,13 @@ function validate(input: ScriptInput): Partial<ScriptValues> {
     enabled: input.enabled,
     executable: input.executable,
     body: input.body,
-    steps: input.steps?.map((s): Step => ({ name: optional(s.name) ?? null, executable: s.executable, args: s.args ?? [], body: s.body ?? null })),
+    steps: input.steps?.map((s): Step => ({
+      name: optional(s.name) ?? null,
+      executable: s.executable,
+      args: s.args ?? [],
+      body: s.body ?? null,
+      ...(s.template ? { template: true } : {}),
+    })),
     stopOnFirstFailure: input.stopOnFirstFailure,
     workingDir,
     runAsUid: input.runAsUid,

@@ -88,6 +88,8 @@ export interface StepRow {
   executable: string;
   args: string[];
   body: string | null;
+  /** The executable is a command-line template formatted with the run's parameters (absent: false). */
+  template?: boolean;
 }
 
 export interface ScriptsTable {

@@ -122,6 +122,18 @@ export async function findScriptById(db: Db, id: string, options: { lock?: boole
   return row && toScript(row);
 }
 
+/** The script at a listen point (a Sloth CI app), if any. */
+export async function findScriptByListenPoint(db: Db, listenPoint: string): Promise<Script | undefined> {
+  const row = await db.selectFrom('scripts').selectAll().where('listen_point', '=', listenPoint).executeTakeFirst();
+  return row && toScript(row);
+}
+
+/** The scripts bound to a config file on the server (Sloth CI apps that `restart` re-reads). */
+export async function listBoundScripts(db: Db): Promise<Script[]> {
+  const rows = await db.selectFrom('scripts').selectAll().where('config_file', 'is not', null).orderBy('listen_point').execute();
+  return rows.map(toScript);
+}
+
 export interface ScriptFilter {
   /** Case-insensitive text in the name. */
   search?: string;

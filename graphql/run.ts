@@ -123,7 +123,7 @@ RunRef.implement({
     result: t.field({
       type: 'JSON',
       nullable: true,
-      description: 'What a built-in job returned: a no-op its arguments, a command `{"returncode": n}`, an HTTP request the response text. Null for scripts.',
+      description: 'What a built-in job returned: a no-op its arguments, a command `{"returncode": n}`, an HTTP request the response text. A script with steps: `{"stepCount", "stopOnFirstFailure", "steps": [{"index", "command", "exitCode", "error", "startedAt", "finishedAt"}]}` for the steps it reached (error null when one succeeded). Null for other scripts.',
       resolve: (run) => run.result ?? null,
     }),
     notBefore: t.expose('notBefore', {

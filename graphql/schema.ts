@@ -22,5 +22,6 @@ import './maintenance-window';
 import './snooze';
 import './agent';
 import './host-registration';
+import './sloth-app';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -32,6 +32,11 @@ const StepRef = builder.objectRef<Step>('ScriptStep').implement({
       nullable: true,
       description: 'Text written to a file whose path is passed as the last argument (as with the script body); null for none.',
     }),
+    template: t.boolean({
+      description:
+        'Whether `executable` is a command-line template (a Sloth CI action): `{name}` placeholders are replaced by the run\'s parameter values before it is split into words; a placeholder naming no parameter fails the step.',
+      resolve: (step) => step.template === true,
+    }),
   }),
 });
 
@@ -91,7 +96,7 @@ ScriptRef.implement({
     webhookProvider: t.field({
       type: 'JSON',
       nullable: true,
-      description: 'What a webhook must look like to trigger a run: {"github": {"repo", "branches"?}}, {"bitbucket": {"repo", "branches"?}} or {"dummy": {"message"}}; null to accept any call.',
+      description: 'What a webhook must look like to trigger a run: {"github": {"repo", "branches"?}}, {"bitbucket": {"repo", "branches"?}} or {"dummy": {"message"}}; null: webhook calls are declined (as Sloth CI declines payloads for an app without a provider).',
       resolve: (script) => script.webhookProvider,
     }),
     configFile: t.exposeString('configFile', { nullable: true, description: 'The Sloth CI config file on the server this script is bound to; null for none.' }),
@@ -159,6 +164,9 @@ const StepInput = builder.inputType('ScriptStepInput', {
     executable: t.string({ required: true, description: 'The program to run, e.g. /usr/bin/make. Required.' }),
     args: t.stringList({ description: 'Its arguments, passed as they are: no shell, no splitting, no globbing. Default none.' }),
     body: t.string({ description: 'Text written to a file whose path is passed as the last argument (at most 1 MiB).' }),
+    template: t.boolean({
+      description: 'Treat `executable` as a command-line template: `{name}` is replaced by the run\'s parameter `name` (`{{` and `}}` for braces) before splitting into words. Default false.',
+    }),
   }),
 });
 
@@ -208,7 +216,7 @@ function scriptInputFields(t: PothosSchemaTypes.InputFieldBuilder<SchemaTypes, '
     }),
     webhookProvider: t.field({
       type: 'JSON',
-      description: 'What a webhook must look like: {"github": {"repo": "owner/name", "branches"?: [...]}}, the same for "bitbucket", or {"dummy": {"message": "..."}}; null for any call.',
+      description: 'What a webhook must look like: {"github": {"repo": "owner/name", "branches"?: [...]}}, the same for "bitbucket", or {"dummy": {"message": "..."}}; null to decline every webhook call.',
     }),
     configFile: t.string({ description: 'The Sloth CI config file on the server the script is bound to; null or "" for none.' }),
     configSource: t.string({ description: 'The Sloth CI config (YAML) the script was made from, stored as given (at most 1 MiB).' }),

@@ -52,10 +52,10 @@ const common = {
   attachments: z.array(attachment),
 };
 
-const step = z.object({ name: z.string().nullable(), executable: z.string(), args: z.array(z.string()), body: z.string().nullable() });
+const step = z.object({ name: z.string().nullable(), executable: z.string(), args: z.array(z.string()), body: z.string().nullable(), template: z.boolean().optional() });
 
 const wirePlan = z.discriminatedUnion('kind', [
-  z.object({ ...common, kind: z.literal('script'), executable: z.string(), body: z.string(), steps: z.array(step), stopOnFirstFailure: z.boolean() }),
+  z.object({ ...common, kind: z.literal('script'), executable: z.string(), body: z.string(), steps: z.array(step), stopOnFirstFailure: z.boolean(), parameters: z.record(z.string(), z.string()).optional() }),
   z.object({ ...common, kind: z.literal('command'), args: z.array(z.string()) }),
   z.object({ ...common, kind: z.literal('http'), args: z.array(z.unknown()) }),
   z.object({ ...common, kind: z.literal('noop'), args: z.array(z.unknown()) }),

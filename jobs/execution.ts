@@ -27,7 +27,8 @@ export interface PlannedAttachment {
 }
 
 export type ExecutionPlan =
-  | (CommonPlan & { kind: 'script'; executable: string; body: string; steps: Step[]; stopOnFirstFailure: boolean })
+  /** `parameters`: the run's parameter values, for template steps (they are in `env` too). */
+  | (CommonPlan & { kind: 'script'; executable: string; body: string; steps: Step[]; stopOnFirstFailure: boolean; parameters?: Record<string, string> })
   /** `args`: program, then its arguments (no shell). */
   | (CommonPlan & { kind: 'command'; args: string[] })
   /** `args`: url, then optionally method (default GET), then optionally a request body. */
@@ -86,7 +87,10 @@ export interface ExecutionOutcome {
   exitCode: number | null;
   /** One line a person can read: `exit code 3`, `killed after the 30 s timeout`, … */
   summary: string;
-  /** Built-ins' results (noop: its arguments; command: `{ returncode }`; http: the response text). */
+  /**
+   * Built-ins' results (noop: its arguments; command: `{ returncode }`; http: the response text);
+   * a script with steps: `{ stepCount, stopOnFirstFailure, steps: [{ index, command, exitCode, error, startedAt, finishedAt }] }`.
+   */
   result: unknown;
   outputBytes: number;
   outputTruncated: boolean;

@@ -12,7 +12,9 @@
  *    exactly the plan's environment (no PATH of ours: the plan should carry one) and one time
  *    limit across all steps.
  * A body runs as `executable [its words…] <body file>`, or, with no executable, as a program in
- * itself (its #! line; without one the system runs it with /bin/sh).
+ * itself (its #! line; without one the system runs it with /bin/sh). A template step's executable
+ * is first formatted with the run's parameters (core/command-template.ts); one that does not
+ * format fails without starting. A stepped run's result says how each step it reached went.
  *
  * Nothing a script or plan does makes this throw; the outcome says what happened. It only throws
  * for programming errors (onStart throwing, a broken invariant).
@@ -20,6 +22,7 @@
 import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { formatCommand } from '../core/command-template';
 import { commandLine, durationInWords, failed, runHttpJob, runNoopJob, type JobEnd } from './builtin-jobs';
 import type { ExecuteOptions, ExecutionOutcome, ExecutionPlan } from './execution';
 import { bytesInWords, OutputCapture } from './output-capture';
@@ -36,6 +39,28 @@ interface Launch {
   args: string[];
   /** Written to a private file, which becomes the last argument (or the program, when there is none). */
   body: string | null;
+  /** Why this step cannot run (its command template did not format); it fails without starting. */
+  error?: string;
+}
+
+/** How one step went, kept in a stepped run's result. */
+export interface StepResult {
+  /** 1-based. */
+  index: number;
+  /** The command line as run (a template step: after formatting). */
+  command: string;
+  exitCode: number | null;
+  /** Null when it succeeded. */
+  error: string | null;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** A stepped run's result: how each step it reached went. */
+export interface StepsResult {
+  stepCount: number;
+  stopOnFirstFailure: boolean;
+  steps: StepResult[];
 }
 
 /** Something the plan asks for that cannot be set up; the run fails with this message. */
@@ -95,8 +120,18 @@ function scriptLaunches(plan: ProgramPlan & { kind: 'script' }): Launch[] | { er
   const count = plan.steps.length;
   const launches: Launch[] = [];
   for (const [offset, step] of plan.steps.entries()) {
-    const [program = '', ...args] = words(step.executable);
     const place = { index: offset + 1, count, name: step.name };
+    let command = step.executable;
+    if (step.template) {
+      const formatted = formatCommand(step.executable, plan.parameters ?? {});
+      if ('error' in formatted || !formatted.text.trim()) {
+        const error = 'error' in formatted ? formatted.error : 'the command is empty once formatted';
+        launches.push({ step: place, program: '', args: [], body: null, error: `${error} (template: ${step.executable})` });
+        continue;
+      }
+      command = formatted.text;
+    }
+    const [program = '', ...args] = words(command);
     if (!program && !step.body) return { error: `${stepName(place)} has nothing to run: give it an executable or a body` };
     launches.push({ step: place, program, args: [...args, ...step.args], body: step.body });
   }
@@ -164,13 +199,27 @@ async function runLaunches(
   let firstFailure: JobEnd | null = null;
   let failures = 0;
   let exitCode: number | null = null;
+  const stepped = launches[0]?.step != null && plan.kind === 'script';
+  const stepResults: StepResult[] = [];
+  const result = (): StepsResult | null => (stepped ? { stepCount: launches.length, stopOnFirstFailure, steps: stepResults } : null);
   for (const [index, launch] of launches.entries()) {
     const where = launch.step ? ` before ${stepName(launch.step)}` : ' before it started';
-    if (signal.aborted) return { state: 'cancelled', exitCode, summary: `cancelled${where}`, result: null };
+    if (signal.aborted) return { state: 'cancelled', exitCode, summary: `cancelled${where}`, result: result() };
     if (deadline !== null && Date.now() >= deadline) {
-      return { state: 'timed_out', exitCode, summary: `the ${durationInWords(plan.timeoutMs ?? 0)} timeout ran out${where}`, result: null };
+      return { state: 'timed_out', exitCode, summary: `the ${durationInWords(plan.timeoutMs ?? 0)} timeout ran out${where}`, result: result() };
     }
-    if (launch.step) capture.system(`Step ${launch.step.index}/${launch.step.count}: ${launch.step.name ?? [launch.program, ...launch.args].join(' ')}\n`);
+    const command = launch.error ? (plan.kind === 'script' ? (plan.steps[index]?.executable ?? '') : '') : [launch.program, ...launch.args].join(' ');
+    if (launch.step) capture.system(`Step ${launch.step.index}/${launch.step.count}: ${launch.step.name ?? command}\n`);
+    const startedAt = new Date().toISOString();
+    if (launch.error && launch.step) {
+      const problem = `${stepName(launch.step)} could not start: ${launch.error}`;
+      capture.system(`${problem}\n`);
+      stepResults.push({ index: launch.step.index, command, exitCode: null, error: launch.error, startedAt, finishedAt: startedAt });
+      failures++;
+      firstFailure ??= { ...failed(problem), exitCode };
+      if (stopOnFirstFailure) break;
+      continue;
+    }
     const body = bodies[index] ?? null;
     const program = launch.program || body;
     if (!program) throw new Error(`Launch ${index + 1} of run ${plan.runId} has neither a program nor a body.`);
@@ -182,11 +231,16 @@ async function runLaunches(
     if (callbackError !== undefined) throw new Error(`onStart threw while run ${plan.runId} was starting.`, { cause: callbackError });
     exitCode = end.exitCode;
     const during = launch.step ? ` during ${stepName(launch.step)}` : '';
-    if (end.stoppedBy === 'timeout') {
-      return { state: 'timed_out', exitCode, summary: `killed after the ${durationInWords(plan.timeoutMs ?? 0)} timeout${during}`, result: null };
-    }
-    if (end.stoppedBy === 'cancel') return { state: 'cancelled', exitCode, summary: `cancelled${during}`, result: null };
     const problem = describeFailure(end, launch);
+    if (launch.step) {
+      const stopped = end.stoppedBy === 'timeout' ? 'killed by the timeout' : end.stoppedBy === 'cancel' ? 'cancelled' : null;
+      const error = stopped ?? (problem === null ? null : problem.replace(`${stepName(launch.step)} `, ''));
+      stepResults.push({ index: launch.step.index, command, exitCode, error, startedAt, finishedAt: new Date().toISOString() });
+    }
+    if (end.stoppedBy === 'timeout') {
+      return { state: 'timed_out', exitCode, summary: `killed after the ${durationInWords(plan.timeoutMs ?? 0)} timeout${during}`, result: result() };
+    }
+    if (end.stoppedBy === 'cancel') return { state: 'cancelled', exitCode, summary: `cancelled${during}`, result: result() };
     if (!problem) continue;
     if (end.spawnError) capture.system(`${problem}\n`);
     failures++;
@@ -196,10 +250,10 @@ async function runLaunches(
   if (!firstFailure) {
     const count = launches.length;
     const summary = launches[0]?.step ? (count === 1 ? 'the step succeeded' : `all ${count} steps succeeded`) : `exit code ${exitCode}`;
-    return { state: 'succeeded', exitCode, summary, result: null };
+    return { state: 'succeeded', exitCode, summary, result: result() };
   }
   if (failures > 1) firstFailure.summary += ` (${failures} of ${launches.length} steps failed)`;
-  return firstFailure;
+  return { ...firstFailure, result: result() };
 }
 
 /** Why a finished program counts as failed, or null when it succeeded. */

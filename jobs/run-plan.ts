@@ -59,7 +59,7 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
     if (jobClass === null) {
       result.set(run.id, {
         script,
-        plan: { ...common, kind: 'script', executable: script.executable, body: script.body, steps: script.steps, stopOnFirstFailure: script.stopOnFirstFailure },
+        plan: { ...common, kind: 'script', executable: script.executable, body: script.body, steps: script.steps, stopOnFirstFailure: script.stopOnFirstFailure, parameters: run.parameters },
       });
     } else if ((BUILTIN_JOBS as readonly string[]).includes(jobClass)) {
       const kind = jobClass as BuiltinJob;

@@ -13,4 +13,19 @@ export const rules: Rules = {
     operation: `mutation { setScriptGroups(input: { scriptId: "${randomUUID()}", groupIds: [] }) { __typename } }`,
   },
   'Mutation.deleteScript': { minimum: 'admin', operation: `mutation { deleteScript(id: "${gid('Script')}") { __typename } }` },
+  // Sloth CI apps (graphql/sloth-app.ts): each refused harmlessly (bad YAML, no such listen point).
+  'Mutation.createSlothApp': { minimum: 'admin', operation: `mutation { createSlothApp(configString: "") { __typename } }` },
+  'Mutation.bindSlothConfigFile': {
+    minimum: 'admin',
+    operation: `mutation { bindSlothConfigFile(input: { listenPoint: "no-such-app-${randomUUID()}", configFile: "/nonexistent.yml" }) { __typename } }`,
+  },
+  'Mutation.reloadSlothApps': { minimum: 'admin', operation: `mutation { reloadSlothApps { __typename } }` },
+  'Mutation.triggerListenPoint': {
+    minimum: 'operator',
+    operation: `mutation { triggerListenPoint(input: { listenPoint: "no-such-app-${randomUUID()}" }) { __typename } }`,
+  },
+  'Mutation.deliverWebhook': {
+    minimum: 'anonymous',
+    operation: `mutation { deliverWebhook(input: { listenPoint: "no-such-app-${randomUUID()}", method: "GET" }) { __typename } }`,
+  },
 };
