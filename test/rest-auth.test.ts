@@ -35,11 +35,13 @@ function requestFor(route: Route, method: string): { method: string; path: strin
   return { method, path: route.probe?.(method) ?? path };
 }
 
-const cases = DIALECTS.flatMap((dialect) =>
-  dialect.routes.flatMap((route) =>
-    (typeof route.method === 'string' ? [route.method] : [...route.method]).map((method) => ({ dialect: dialect.name, route, ...requestFor(route, method) })),
+const cases = DIALECTS.flatMap((dialect) => [
+  ...dialect.routes.flatMap((route) =>
+    (typeof route.method === 'string' ? [route.method] : [...route.method]).map((method) => ({ dialect: dialect.name, route: { path: route.path, access: route.access }, ...requestFor(route, method) })),
   ),
-);
+  // Endpoints one row serves (Sloth CI's actions), each with its own access.
+  ...(dialect.probes ?? []).map((probe) => ({ dialect: dialect.name, route: { path: probe.path, access: probe.access }, method: probe.method, path: probe.path })),
+]);
 
 describe('auth over every legacy route', () => {
   let server: TestServer;

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Credentials } from '../../core/auth.service';
-import type { Role } from '../../core/roles';
+import { roleAllows, type Role } from '../../core/roles';
 import type { App, Context } from '../context';
 import type { RestBody } from './request';
 
@@ -140,6 +140,11 @@ export interface Dialect {
   credentials?(req: RestRequest, app: App): Credentials | undefined | Promise<Credentials | undefined>;
   /** The legacy error answer for a failure. */
   error(failure: RestFailure, req: RestRequest): RestReply;
+  /**
+   * Requests that reach each endpoint a single row serves (Sloth CI's `/?action=…`), with the
+   * access each needs, so the generated auth test (test/rest-auth.test.ts) covers them all.
+   */
+  probes?: ReadonlyArray<{ method: string; path: string; access: RouteAccess }>;
 }
 
 export interface CompiledRoute {
@@ -188,6 +193,19 @@ export function compileRoutes(routes: readonly Route[]): CompiledRoute[] {
     methods: new Set((typeof route.method === 'string' ? [route.method] : route.method).map((m) => m.toUpperCase())),
     match: compilePath(route.path),
   }));
+}
+
+/**
+ * Refuses a caller below the route's declared access before its body is looked at, so a viewer
+ * learns it may not write rather than what its body lacks. GraphQL enforces the same roles again.
+ */
+export function refuseBelowAccess(access: RouteAccess, context: Context): void {
+  if (access === 'none' || context.anonymousCheckin) return;
+  const needed: Role = access === 'checkin' ? 'operator' : access;
+  const role = context.viewer?.role;
+  if (role && !roleAllows(role, needed)) {
+    throw new RestFailure('forbidden', `Your role (${role}) does not allow this: it needs the ${needed} role.`);
+  }
 }
 
 /** The fields every mutation result selects so typed errors become failures: spread it in the union. */

@@ -23,10 +23,9 @@ import {
   type Dialect,
   type RestReply,
   type RestRequest,
-  type RouteAccess,
+  refuseBelowAccess,
   type RouteTools,
 } from './route-table';
-import { roleAllows, type Role } from '../../core/roles';
 import { anonymousCheckinAllowed } from './checkin-networks';
 
 const FAILURE_OF_CODE: Record<string, RestFailure['kind']> = {
@@ -80,19 +79,6 @@ function asFailure(error: unknown): RestFailure | undefined {
     return new RestFailure(kind, error.message);
   }
   return undefined;
-}
-
-/**
- * Refuses a caller below the route's declared access before its body is looked at, so a viewer
- * learns it may not write rather than what its body lacks. GraphQL enforces the same roles again.
- */
-function refuseBelowAccess(access: RouteAccess, context: Context): void {
-  if (access === 'none' || context.anonymousCheckin) return;
-  const needed: Role = access === 'checkin' ? 'operator' : access;
-  const role = context.viewer?.role;
-  if (role && !roleAllows(role, needed)) {
-    throw new RestFailure('forbidden', `Your role (${role}) does not allow this: it needs the ${needed} role.`);
-  }
 }
 
 export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonly Dialect[]): RestLayer {

@@ -16,7 +16,7 @@
  */
 import { listenPointProblems } from '../../core/script.service';
 import { buildStatus, logRows, type LogRun } from './slothci-logs';
-import { ERROR_FIELDS, fail, RestFailure, type Dialect, type RestReply, type RestRequest, type RouteAccess, type RouteTools } from './route-table';
+import { ERROR_FIELDS, refuseBelowAccess, fail, RestFailure, type Dialect, type RestReply, type RestRequest, type RouteAccess, type RouteTools } from './route-table';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
 const ANY_METHOD = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
@@ -229,11 +229,16 @@ const ACTIONS: Record<string, SlothAction> = {
 
 /** Runs one API action. */
 async function apiReply(req: RestRequest, tools: RouteTools): Promise<RestReply> {
+  // The action from the query is known before the body is read: a caller below it is refused first.
+  const queried = req.query.get('action');
+  const known = (name: string | null) => (name && Object.hasOwn(ACTIONS, name) ? ACTIONS[name]! : undefined);
+  if (known(queried)) refuseBelowAccess(known(queried)!.access, tools.context);
   const p = await parametersOf(req);
   const name = p.get('action');
   if (!name) throw fail('validation', 'Missing parameter action');
-  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name]! : undefined;
+  const action = known(name);
   if (!action) throw fail('not_found', `Action ${name} not found`);
+  refuseBelowAccess(action.access, tools.context);
   try {
     const variables = action.variables ? await action.variables(p, tools) : {};
     const data = action.operation ? await tools.graphql(action.operation, variables) : {};
@@ -275,7 +280,7 @@ export const slothci: Dialect = {
     return couldBeListenPoint(pathname);
   },
   routes: [
-    { method: ['GET', 'POST'], path: '/', access: 'viewer', reply: (_data, req, tools) => apiReply(req, tools) },
+    { method: ['GET', 'POST'], path: '/', access: 'viewer', probe: () => '/?action=info', reply: (_data, req, tools) => apiReply(req, tools) },
     {
       method: ANY_METHOD,
       path: '/*',
@@ -285,6 +290,10 @@ export const slothci: Dialect = {
       reply: () => ({ status: 200 }),
     },
   ],
+  // Each action, by query (GET) and by form (POST works the same: the query is read first).
+  probes: Object.entries(ACTIONS).flatMap(([name, action]) =>
+    ['GET', 'POST'].map((method) => ({ method, path: `/?action=${name}&listen_point=no-such-app&config_file=%2Fno%2Fsuch.yml&config_string=x`, access: action.access })),
+  ),
   error(failure, req): RestReply {
     const webhook = req.pathname !== '/';
     let shown = failure;
