@@ -316,6 +316,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
       server.closeAllConnections();
     });
     cleanups.push(() => ws.stop());
+    cleanups.push(() => rest.close());
     cleanups.push(() => {
       server.close();
       server.closeIdleConnections();

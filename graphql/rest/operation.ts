@@ -31,7 +31,7 @@ const TYPENAME_KINDS: Record<string, FailureKind> = {
 export type GraphQLRunner = <T = Record<string, unknown>>(context: Context, document: string, variables?: Record<string, unknown>) => Promise<T>;
 
 /** Turns a top-level GraphQL error into a failure. */
-function failureOf(error: GraphQLError): RestFailure {
+export function failureOf(error: GraphQLError): RestFailure {
   const code = typeof error.extensions?.code === 'string' ? error.extensions.code : undefined;
   // Variable coercion errors (a wrong type in the request) carry no code: they are the client's.
   const kind = code ? (CODE_KINDS[code] ?? 'internal') : error.locations || /Variable "\$/.test(error.message) ? 'validation' : 'internal';

@@ -1,170 +1,51 @@
 /**
  * Otto's execution side: attachments (multipart upload, raw download), agent self-registration
  * (`PUT /api/register`), `GET /api/heartbeat`, `PUT /api/action/sync` and the live-run socket
- * `WS /api/action/async`. Part of the Otto dialect (graphql/rest/otto.ts), in its envelope.
+ * `WS /api/action/async`. Part of the Otto dialect (graphql/rest/otto.ts), with its envelope,
+ * models and route pieces (graphql/rest/otto-models.ts).
  *
- * Otto's IDs are Runboard's global ids (a bare UUID is accepted too). A script run is
- * `startRun` on one host, followed to its end with the `runOutput` subscription (which ends when
- * the run does), then read once with `run(id:)`: the same operations the console uses.
+ * A script run is `startRun` on one host, followed to its end with the `runOutput` subscription
+ * (which ends when the run does), then read once with `run(id:)`: the same operations the
+ * console uses.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { isUuid } from '../../core/ids';
 import type { App, Context } from '../context';
-import { encodeGlobalID } from '../ids';
-import { ok, ottoError } from './otto';
-import { ERROR_FIELDS, fail, RestFailure, type RestRequest, type Route, type RouteTools, type UpgradeRoute } from './route-table';
-import { graphqlInProcess, subscribe } from './subscribe';
+import {
+  ATTACHMENT_FIELDS,
+  bodyFields,
+  deleteRoute,
+  fieldsOf,
+  findNode,
+  found,
+  listRoute,
+  nodeQuery,
+  nodeRoute,
+  nodeVariables,
+  ok,
+  refuseBelow,
+  toAttachment,
+  uuidOf,
+  uuidParam,
+  ZERO_TIME,
+  type AttachmentData,
+  type OttoFields,
+} from './otto-models';
+import { ERROR_FIELDS, fail, RestFailure, type Route, type RouteTools, type UpgradeRoute } from './route-table';
 
-type Graphql = RouteTools['graphql'];
 type Json = Record<string, unknown>;
-
-// ——— request bodies ———
-
-/** The body as a JSON object; Otto answers "Bad Request" to an empty or undecodable one. */
-function jsonObject(req: RestRequest): Json {
-  if (req.body.empty) throw fail('validation', 'Bad Request');
-  const value = req.body.json('Bad Request');
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail('validation', 'Bad Request');
-  return value as Json;
-}
-
-/** A key of an Otto body, matched case-insensitively (as Go's JSON decoder does). */
-function field(body: Json, name: string): unknown {
-  if (name in body) return body[name];
-  const lower = name.toLowerCase();
-  const key = Object.keys(body).find((k) => k.toLowerCase() === lower);
-  return key === undefined ? undefined : body[key];
-}
-
-function text(body: Json, name: string, required = false): string | undefined {
-  const value = field(body, name);
-  if (value === undefined || value === null || value === '') {
-    if (required) throw fail('validation', `${name} is required`);
-    return undefined;
-  }
-  if (typeof value !== 'string') throw fail('validation', `${name} must be a string`);
-  return value;
-}
-
-function integer(body: Json, name: string): number | undefined {
-  const value = field(body, name);
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw fail('validation', `${name} must be a whole number`);
-  return value;
-}
-
-/** A global id for `typename` from an Otto ID (a global id already, or a bare UUID). */
-const globalId = (typename: string, id: string) => (isUuid(id) ? encodeGlobalID(typename, id.toLowerCase()) : id);
-
-/** Runs an operation; a missing record (or an id that is none) is Otto's 400 `No <thing> with ID <id>`. */
-async function withRecord<T>(graphql: Graphql, thing: string, id: string, document: string, variables: Json): Promise<T> {
-  try {
-    return await graphql<T>(document, variables);
-  } catch (error) {
-    if (error instanceof RestFailure && (error.kind === 'not_found' || (error.kind === 'validation' && /is not an id|not a \w+ id|belongs to a/i.test(error.message)))) {
-      throw fail('validation', `No ${thing} with ID ${id}`);
-    }
-    throw error;
-  }
-}
-
-/** One object by id, when it is of that type; undefined otherwise (also for an id that is none). */
-async function node<T>(graphql: Graphql, typename: string, id: string, fields: string): Promise<T | undefined> {
-  let data: { node: (T & { __typename: string }) | null };
-  try {
-    data = await graphql(`query($id: ID!) { node(id: $id) { __typename ... on ${typename} { ${fields} } } }`, { id: globalId(typename, id) });
-  } catch (error) {
-    // node(id:) refuses ids that do not decode: to Otto that is an unknown record.
-    if (error instanceof RestFailure && error.kind === 'validation') return undefined;
-    throw error;
-  }
-  return data.node?.__typename === typename ? data.node : undefined;
-}
-
-async function mustFind<T>(graphql: Graphql, typename: string, id: string, fields: string): Promise<T> {
-  const found = await node<T>(graphql, typename, id, fields);
-  if (!found) throw fail('validation', `No ${typename.toLowerCase()} with ID ${id}`);
-  return found;
-}
-
-/** Every item of a connection, following its pages. */
-async function all<T>(graphql: Graphql, document: string, root: string): Promise<T[]> {
-  const items: T[] = [];
-  let after: string | null = null;
-  for (;;) {
-    const data: Record<string, { edges: Array<{ node: T }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } }> = await graphql(document, { after });
-    const page = data[root]!;
-    items.push(...page.edges.map((edge) => edge.node));
-    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return items;
-    after = page.pageInfo.endCursor;
-  }
-}
-
-const ROLE_RANK: Record<string, number> = { VIEWER: 1, OPERATOR: 2, ADMIN: 3 };
-
-/**
- * Refuses a caller below `role` (the viewer's role, from GraphQL) before its body is read, so a
- * caller without the right gets 403 whatever it sent. The operation itself enforces the role too;
- * this only answers first (and is the check for `ping`, which reads nothing an operator-only
- * field guards).
- */
-async function requireRole(graphql: Graphql, role: 'OPERATOR' | 'ADMIN'): Promise<void> {
-  const { viewer } = await graphql<{ viewer: { role: string } | null }>('{ viewer { role } }');
-  if (!viewer) throw new RestFailure('unauthenticated', 'unauthorized');
-  if ((ROLE_RANK[viewer.role] ?? 0) < ROLE_RANK[role]!) {
-    const needed = role === 'ADMIN' ? 'the admin role' : 'the operator role';
-    throw new RestFailure('forbidden', `Your role (${viewer.role}) does not allow this. It needs ${needed}.`);
-  }
-}
 
 // ——— attachments ———
 
-const ATTACHMENT_FIELDS = 'id path name mimeType uid gid createdAt updatedAt mode size';
-
-interface AttachmentData {
-  id: string;
-  path: string;
-  name: string;
-  mimeType: string;
-  uid: number | null;
-  gid: number | null;
-  createdAt: string;
-  updatedAt: string;
-  mode: number;
-  size: number;
-}
-
-/** Otto's Attachment. UID and GID are null for "the runner's own" (Go reads null as 0). */
-const ottoAttachment = (a: AttachmentData) => ({
-  ID: a.id,
-  Path: a.path,
-  Name: a.name,
-  MimeType: a.mimeType,
-  UID: a.uid,
-  GID: a.gid,
-  Created: a.createdAt,
-  Modified: a.updatedAt,
-  Mode: a.mode,
-  Size: a.size,
-});
-
 const CREATE_ATTACHMENT = `mutation($input: CreateAttachmentInput!) { createAttachment(input: $input) { ${ERROR_FIELDS} ... on CreateAttachmentSuccess { data { ${ATTACHMENT_FIELDS} } } } }`;
 const UPDATE_ATTACHMENT = `mutation($input: UpdateAttachmentInput!) { updateAttachment(input: $input) { ${ERROR_FIELDS} ... on UpdateAttachmentSuccess { data { ${ATTACHMENT_FIELDS} } } } }`;
-const DELETE_ATTACHMENT = `mutation($id: ID!) { deleteAttachment(id: $id) { ${ERROR_FIELDS} } }`;
-const LIST_ATTACHMENTS = `query($after: String) { attachments(first: 50, after: $after) { edges { node { ${ATTACHMENT_FIELDS} } } pageInfo { hasNextPage endCursor } } }`;
 
 /** At most 16 MiB of file, plus the multipart framing and the other fields. */
 const UPLOAD_LIMIT = 16 * 1024 * 1024 + 64 * 1024;
 
-/** A whole-number form field (UID, GID, Mode: decimal, as Otto's web UI sends them). */
-function formInteger(form: FormData, name: string): number | undefined {
-  const value = formValue(form, name);
-  if (value === undefined || value === '') return undefined;
-  if (!/^\d{1,10}$/.test(value)) throw fail('validation', `${name} must be a whole number (Mode in decimal: 420 for 0644)`);
-  return Number(value);
-}
+/** The most a UID or GID may be (as for scripts). */
+const MAX_ID = 2147483647;
 
 /** A text field of a form, its name matched case-insensitively. */
 function formValue(form: FormData, name: string): string | undefined {
@@ -177,10 +58,17 @@ function formValue(form: FormData, name: string): string | undefined {
   return undefined;
 }
 
+/** A whole-number form field (UID, GID, Mode: decimal, as Otto's web UI sends them). */
+function formInteger(form: FormData, name: string): number | undefined {
+  const value = formValue(form, name);
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,10}$/.test(value)) throw fail('validation', `${name} must be a whole number (Mode in decimal: 420 for 0644)`);
+  return Number(value);
+}
+
 /** The edit body of an attachment: POST replaces the whole object (missing UID/GID: the runner's own; Mode: 420). */
-function attachmentEdit(body: Json) {
-  const mode = integer(body, 'Mode');
-  return { path: text(body, 'Path', true), uid: integer(body, 'UID') ?? null, gid: integer(body, 'GID') ?? null, mode: mode ?? 420 };
+function attachmentEdit(body: OttoFields) {
+  return { path: body.required('Path'), uid: body.int('UID', 0, MAX_ID) ?? null, gid: body.int('GID', 0, MAX_ID) ?? null, mode: body.int('Mode') ?? 420 };
 }
 
 /** `filename` for Content-Disposition: ASCII with quotes escaped, and the exact name in `filename*`. */
@@ -190,24 +78,14 @@ function disposition(name: string): string {
 }
 
 const attachmentRoutes: Route[] = [
-  {
-    method: 'GET',
-    path: '/api/attachments',
-    access: 'viewer',
-    reply: async (_data, _req, tools) => {
-      const attachments = await all<AttachmentData>(tools.graphql, LIST_ATTACHMENTS, 'attachments');
-      attachments.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-      return ok(attachments.map(ottoAttachment));
-    },
-  },
+  listRoute<AttachmentData>('/api/attachments', 'attachments', ATTACHMENT_FIELDS, toAttachment),
   {
     method: 'PUT',
     path: '/api/attachments',
     access: 'admin',
     maxBodyBytes: UPLOAD_LIMIT,
     operation: CREATE_ATTACHMENT,
-    variables: async (req, tools) => {
-      await requireRole(tools.graphql, 'ADMIN');
+    variables: async (req) => {
       if (req.body.mediaType !== 'multipart/form-data') {
         throw fail('validation', 'Upload the file as multipart/form-data: fields Path, UID, GID, Mode and the file in a part named "file"');
       }
@@ -229,20 +107,17 @@ const attachmentRoutes: Route[] = [
         },
       };
     },
-    reply: (data: { createAttachment: { data: AttachmentData } }) => ok(ottoAttachment(data.createAttachment.data)),
+    reply: (data: { createAttachment: { data: AttachmentData } }) => ok(toAttachment(data.createAttachment.data)),
   },
-  {
-    method: 'GET',
-    path: '/api/attachments/attachment/:id',
-    access: 'viewer',
-    reply: async (_data, req, tools) => ok(ottoAttachment(await mustFind<AttachmentData>(tools.graphql, 'Attachment', req.params.id!, ATTACHMENT_FIELDS))),
-  },
+  nodeRoute('/api/attachments/attachment/:id', 'attachment', ATTACHMENT_FIELDS, toAttachment),
   {
     method: 'GET',
     path: '/api/attachments/attachment/:id/download',
     access: 'viewer',
-    reply: async (_data, req, tools) => {
-      const file = await mustFind<{ name: string; mimeType: string; contentBase64: string }>(tools.graphql, 'Attachment', req.params.id!, 'name mimeType contentBase64');
+    operation: nodeQuery('attachment', 'name mimeType contentBase64'),
+    variables: nodeVariables('attachment'),
+    reply: (data, req) => {
+      const file = found<{ name: string; mimeType: string; contentBase64: string }>('attachment', data, req.params.id!);
       return {
         status: 200,
         // Served as a download, never rendered: an uploaded HTML file must not run on our origin.
@@ -255,29 +130,40 @@ const attachmentRoutes: Route[] = [
     method: 'POST',
     path: '/api/attachments/attachment/:id',
     access: 'admin',
-    reply: async (_data, req, tools) => {
-      await requireRole(tools.graphql, 'ADMIN');
-      const id = req.params.id!;
-      const input = { id: globalId('Attachment', id), ...attachmentEdit(jsonObject(req)) };
-      const data = await withRecord<{ updateAttachment: { data: AttachmentData } }>(tools.graphql, 'attachment', id, UPDATE_ATTACHMENT, { input });
-      return ok(ottoAttachment(data.updateAttachment.data));
+    operation: UPDATE_ATTACHMENT,
+    variables: (req) => {
+      const id = uuidParam('attachment', req.params.id!);
+      return { input: { id, ...attachmentEdit(bodyFields(req)) } };
     },
+    reply: (data: { updateAttachment: { data: AttachmentData } }) => ok(toAttachment(data.updateAttachment.data)),
   },
-  {
-    method: 'DELETE',
-    path: '/api/attachments/attachment/:id',
-    access: 'admin',
-    reply: async (_data, req, tools) => {
-      const id = req.params.id!;
-      await withRecord(tools.graphql, 'attachment', id, DELETE_ATTACHMENT, { id: globalId('Attachment', id) });
-      return ok(true);
-    },
-  },
+  deleteRoute('/api/attachments/attachment/:id', 'attachment', 'deleteAttachment'),
 ];
 
 // ——— registration and heartbeat ———
 
 const REGISTER = `mutation($input: RegisterHostInput!) { registerHost(input: $input) { ${ERROR_FIELDS} ... on RegisterHostSuccess { data { agentKey } } } }`;
+
+interface HeartbeatData {
+  name: string;
+  address: string | null;
+  online: boolean;
+  lastSeenAt: string | null;
+  agentVersion: string | null;
+  createdAt: string;
+}
+
+/**
+ * A host's heartbeat. Runboard does not poll hosts: agents keep a connection open. The last reply
+ * and the last attempt are both the last time the host was heard from (Go's zero time when never).
+ */
+const toHeartbeat = (host: HeartbeatData) => ({
+  Address: host.address ?? host.name,
+  IsReachable: host.online,
+  LastReply: host.lastSeenAt ?? ZERO_TIME,
+  LastAttempt: host.lastSeenAt ?? ZERO_TIME,
+  LastVersion: host.agentVersion ?? '',
+});
 
 const registrationRoutes: Route[] = [
   {
@@ -285,14 +171,13 @@ const registrationRoutes: Route[] = [
     path: '/api/register',
     access: 'none',
     reply: async (_data, req, tools) => {
-      const body = jsonObject(req);
-      const port = integer(body, 'port');
+      const body = bodyFields(req);
       const input = {
-        psk: text(body, 'psk', true),
-        hostname: text(body, 'hostname', true),
-        uname: text(body, 'uname') ?? '',
-        address: text(body, 'address') ?? null,
-        port: port ? port : null,
+        psk: body.required('psk'),
+        hostname: body.required('hostname'),
+        uname: body.string('uname'),
+        address: body.string('address') || null,
+        port: body.int('port', 0, 65535) || null,
       };
       try {
         const data = await tools.graphql<{ registerHost: { data: { agentKey: string } } }>(REGISTER, { input });
@@ -306,30 +191,7 @@ const registrationRoutes: Route[] = [
       }
     },
   },
-  {
-    method: 'GET',
-    path: '/api/heartbeat',
-    access: 'viewer',
-    reply: async (_data, _req, tools) => {
-      const hosts = await all<{ name: string; address: string | null; online: boolean; lastSeenAt: string | null; agentVersion: string | null }>(
-        tools.graphql,
-        'query($after: String) { hosts(first: 100, after: $after) { edges { node { name address online lastSeenAt agentVersion } } pageInfo { hasNextPage endCursor } } }',
-        'hosts',
-      );
-      // Runboard does not poll hosts: agents keep a connection open. The last reply and the last
-      // attempt are both the last time the host was heard from (Go's zero time when never).
-      const never = '0001-01-01T00:00:00Z';
-      return ok(
-        hosts.map((host) => ({
-          Address: host.address ?? host.name,
-          IsReachable: host.online,
-          LastReply: host.lastSeenAt ?? never,
-          LastAttempt: host.lastSeenAt ?? never,
-          LastVersion: host.agentVersion ?? '',
-        })),
-      );
-    },
-  },
+  listRoute<HeartbeatData>('/api/heartbeat', 'hosts', 'name address online lastSeenAt agentVersion createdAt', toHeartbeat),
 ];
 
 // ——— actions ———
@@ -350,14 +212,14 @@ interface ActionRequest {
 }
 
 /** Reads `{HostID, Action, ScriptID}`; refuses what Runboard does not do remotely. */
-function actionRequest(body: Json): ActionRequest {
-  const action = text(body, 'Action', true)!;
+function actionRequest(body: OttoFields): ActionRequest {
+  const action = body.required('Action');
   if (!(ACTIONS as readonly string[]).includes(action)) throw fail('validation', `Unknown Action "${action.slice(0, 40)}": use one of ${ACTIONS.join(', ')}`);
   if (NOT_REMOTE[action]) {
     throw fail('validation', `Runboard does not ${NOT_REMOTE[action]} remotely (Action ${action}); only ping and run_script are available`);
   }
-  const hostId = text(body, 'HostID', true)!;
-  const scriptId = action === 'run_script' ? text(body, 'ScriptID', true) : undefined;
+  const hostId = body.required('HostID');
+  const scriptId = action === 'run_script' ? body.required('ScriptID') : undefined;
   return { hostId, action: action as Action, ...(scriptId && { scriptId }) };
 }
 
@@ -432,7 +294,7 @@ interface RunControl {
   onOutput?(stdout: string, stderr: string): void;
   /** Called with the run's id once it is queued (to cancel it). */
   onStarted?(runId: string): void;
-  /** Ends the wait early (the socket closed). */
+  /** Ends the wait early (the socket closed, the client went away); the run goes on. */
   signal?: AbortSignal;
 }
 
@@ -440,21 +302,24 @@ interface RunControl {
  * Runs a script on a host and waits for it to end (bounded by the script's timeout): startRun,
  * then the runOutput subscription until it ends, then the run itself.
  */
-async function runScript(context: Context, graphql: Graphql, request: ActionRequest, host: HostData, control: RunControl = {}): Promise<ScriptResult> {
-  const scriptId = request.scriptId!;
-  const script = await mustFind<{ id: string; timeoutSeconds: number | null }>(graphql, 'Script', scriptId, 'id timeoutSeconds');
+async function runScript(tools: RouteTools, scriptRef: string, host: HostData, control: RunControl = {}): Promise<ScriptResult> {
+  const script = await findNode<{ id: string; timeoutSeconds: number | null }>(tools, 'script', scriptRef, 'id timeoutSeconds');
+  const scriptId = uuidOf(script.id);
   if (!host.online) return notRun(scriptId, `Host ${host.name} is not reachable: its agent is not connected`);
-  const started = await graphql<{ startRun: { data: Array<{ id: string }> } }>(START_RUN, { input: { scriptId: script.id, hostId: host.id } });
+  const started = await tools.graphql<{ startRun: { data: Array<{ id: string }> } }>(START_RUN, { input: { scriptId: script.id, hostId: host.id } });
   const runId = started.startRun.data[0]!.id;
   control.onStarted?.(runId);
 
   const waitSeconds = script.timeoutSeconds ? script.timeoutSeconds + WAIT_MARGIN_SECONDS : MAX_WAIT_SECONDS;
   const output = { STDOUT: '', STDERR: '' };
-  const chunks = await subscribe<{ runOutput: { stream: 'STDOUT' | 'STDERR'; data: string } }>(context, RUN_OUTPUT, { runId });
+  const chunks = await tools.subscribe<{ runOutput: { stream: 'STDOUT' | 'STDERR'; data: string } }>(RUN_OUTPUT, { runId });
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const stop = new Promise<'stopped'>((resolve) => {
     timer = setTimeout(() => resolve('stopped'), waitSeconds * 1000);
-    control.signal?.addEventListener('abort', () => resolve('stopped'), { once: true });
+    onAbort = () => resolve('stopped');
+    if (control.signal?.aborted) onAbort();
+    control.signal?.addEventListener('abort', onAbort, { once: true });
   });
   let ended = false;
   try {
@@ -470,22 +335,24 @@ async function runScript(context: Context, graphql: Graphql, request: ActionRequ
     }
   } finally {
     clearTimeout(timer);
+    if (onAbort) control.signal?.removeEventListener('abort', onAbort);
     void chunks.return?.();
   }
   if (!ended) {
-    const unfinished = notRun(scriptId, `The run had not finished after ${waitSeconds} seconds; it goes on as run ${runId}`);
+    const why = control.signal?.aborted ? 'The client went away before the run finished' : `The run had not finished after ${waitSeconds} seconds`;
+    const unfinished = notRun(scriptId, `${why}; it goes on as run ${uuidOf(runId)}`);
     return { ...unfinished, Result: { ...unfinished.Result, Stdout: output.STDOUT, Stderr: output.STDERR } };
   }
-  const { run } = await graphql<{ run: RunData | null }>(RUN, { id: runId });
-  if (!run) return notRun(scriptId, `Run ${runId} was deleted before it could be read`);
+  const { run } = await tools.graphql<{ run: RunData | null }>(RUN, { id: runId });
+  if (!run) return notRun(scriptId, `Run ${uuidOf(runId)} was deleted before it could be read`);
   return scriptResult(scriptId, run, output.STDOUT, output.STDERR);
 }
 
 /** Performs an action: ping → whether the host is online; run_script → its ScriptResult. */
-async function perform(context: Context, graphql: Graphql, request: ActionRequest, control?: RunControl): Promise<boolean | ScriptResult> {
-  const host = await mustFind<HostData>(graphql, 'Host', request.hostId, 'id name online');
+async function perform(tools: RouteTools, request: ActionRequest, control?: RunControl): Promise<boolean | ScriptResult> {
+  const host = await findNode<HostData>(tools, 'host', request.hostId, 'id name online');
   if (request.action === 'ping') return host.online;
-  return runScript(context, graphql, request, host, control);
+  return runScript(tools, request.scriptId!, host, control);
 }
 
 const actionRoutes: Route[] = [
@@ -493,10 +360,8 @@ const actionRoutes: Route[] = [
     method: 'PUT',
     path: '/api/action/sync',
     access: 'operator',
-    reply: async (_data, req, tools) => {
-      await requireRole(tools.graphql, 'OPERATOR');
-      return ok(await perform(tools.context, tools.graphql, actionRequest(jsonObject(req))));
-    },
+    // A client that goes away stops the wait (its run goes on).
+    reply: async (_data, req, tools) => ok(await perform(tools, actionRequest(bodyFields(req)), { signal: req.signal })),
   },
 ];
 
@@ -522,17 +387,27 @@ function socketServerOf(app: App): WebSocketServer {
   return server;
 }
 
-/** Refuses an upgrade with an HTTP answer in Otto's envelope. */
-function refuse(socket: Duplex, status: number, message: string): void {
-  const reply = ottoError(status, message);
-  const body = String(reply.body);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+/** A socket message as Otto fields, or undefined when it is not a JSON object. */
+function messageFields(raw: WebSocket.RawData, isBinary: boolean): OttoFields | undefined {
+  try {
+    return isBinary ? undefined : fieldsOf(JSON.parse(raw.toString()));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a message asks to cancel (`{"Cancel":true}`). */
+function asksCancel(message: OttoFields): boolean {
+  try {
+    return message.bool('Cancel');
+  } catch {
+    return false;
+  }
 }
 
 /** One socket: the first message says what to run; output follows; `{"Cancel":true}` cancels. */
-function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
+function liveRun(socket: WebSocket, tools: RouteTools): void {
+  const { log } = tools.context;
   const send = (message: Json) => {
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
   };
@@ -561,9 +436,9 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
   let runId: string | undefined;
   let cancelAsked = false;
   const cancel = (id: string) =>
-    void graphql(CANCEL_RUN, { id }).catch((error: unknown) => {
+    void tools.graphql(CANCEL_RUN, { id }).catch((error: unknown) => {
       // Already finished: the result is on its way.
-      if (!(error instanceof RestFailure)) context.log.warn({ err: error }, 'could not cancel an Otto socket run');
+      if (!(error instanceof RestFailure)) log.warn({ err: error }, 'could not cancel an Otto socket run');
     });
   const firstTimer = setTimeout(() => finish({ Code: 400, Error: 'Send {"HostID","Action","ScriptID"} first' }), FIRST_MESSAGE_MS);
 
@@ -573,15 +448,9 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
     closed.abort();
   });
   socket.on('message', (raw, isBinary) => {
-    let message: unknown;
-    try {
-      message = isBinary ? undefined : JSON.parse(raw.toString());
-    } catch {
-      message = undefined;
-    }
-    const body = message && typeof message === 'object' && !Array.isArray(message) ? (message as Json) : undefined;
+    const message = messageFields(raw, isBinary);
     if (started) {
-      if (body && field(body, 'Cancel') === true) {
+      if (message && asksCancel(message)) {
         cancelAsked = true;
         if (runId) cancel(runId);
       }
@@ -589,11 +458,10 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
     }
     started = true;
     clearTimeout(firstTimer);
-    if (!body) return finish({ Code: 400, Error: 'Bad Request: the first message must be a JSON object {"HostID","Action","ScriptID"}' });
+    if (!message) return finish({ Code: 400, Error: 'Bad Request: the first message must be a JSON object {"HostID","Action","ScriptID"}' });
     void (async () => {
       try {
-        const request = actionRequest(body);
-        const result = await perform(context, graphql, request, {
+        const result = await perform(tools, actionRequest(message), {
           signal: closed.signal,
           onStarted: (id) => {
             runId = id;
@@ -603,18 +471,14 @@ function liveRun(socket: WebSocket, context: Context, graphql: Graphql): void {
         });
         finish({ Code: 200, Result: result });
       } catch (error) {
-        if (!(error instanceof RestFailure)) context.log.error({ err: error }, 'an Otto socket run failed');
+        if (!(error instanceof RestFailure)) log.error({ err: error }, 'an Otto socket run failed');
         finish({ Code: 400, Error: error instanceof RestFailure && error.kind !== 'internal' ? error.message : 'Server Error' });
       }
     })();
   });
 }
 
-/**
- * Closes the open live-run sockets (their runs go on). For shutdown: an open socket otherwise
- * holds the HTTP server's close for its grace period. Not wired yet: the framework has no stop
- * hook for upgrade routes.
- */
+/** At shutdown: closes this server's open live-run sockets (their runs go on). */
 export function closeOttoSockets(app: App): void {
   for (const client of socketServers.get(app)?.clients ?? []) client.close(1001, 'Runboard is shutting down');
 }
@@ -625,18 +489,10 @@ export const ottoUpgrades: UpgradeRoute[] = [
   {
     path: '/api/action/async',
     access: 'operator',
-    handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context) {
-      const graphql: Graphql = (document, variables) => graphqlInProcess(context, document, variables);
-      requireRole(graphql, 'OPERATOR').then(
-        () => socketServerOf(context.app).handleUpgrade(req, socket, head, (client) => liveRun(client, context, graphql)),
-        (error: unknown) => {
-          if (!(error instanceof RestFailure)) {
-            context.log.error({ err: error }, 'an Otto socket upgrade failed');
-            refuse(socket, 500, 'Server Error');
-          } else if (error.kind === 'unauthenticated') refuse(socket, 403, 'unauthorized');
-          else refuse(socket, error.kind === 'forbidden' ? 403 : 400, error.message);
-        },
-      );
+    handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context, tools: RouteTools) {
+      // A refusal thrown here is answered over HTTP by the plumbing, in Otto's envelope.
+      refuseBelow(context, 'operator', 'opening /api/action/async');
+      socketServerOf(context.app).handleUpgrade(req, socket, head, (client) => liveRun(client, tools));
     },
   },
 ];

@@ -1,12 +1,28 @@
 /**
- * Otto's models (COMPAT.md "Otto") on both sides of the wire: reading request bodies the way Otto
- * did (JSON keys match case-insensitively, unknown keys are ignored, a missing key is its zero
- * value) and shaping GraphQL results into Otto's JSON. Ids are Runboard's bare UUIDs, in and out;
- * a global id of the right type is accepted too.
+ * What both halves of the Otto dialect (otto.ts: resources; otto-execution.ts: attachments,
+ * registration, execution) share: Otto's envelope, its models on both sides of the wire —
+ * reading request bodies the way Otto did (JSON keys match case-insensitively, unknown keys are
+ * ignored, a missing key is its zero value) and shaping GraphQL results into Otto's JSON — and
+ * the route pieces (lists, lookups by id, deletes, the early role check). Ids are Runboard's bare
+ * UUIDs, in and out; a global id of the right type is accepted too.
  */
 import { isUuid } from '../../core/ids';
-import { decodeId } from '../ids';
-import { fail, RestFailure, type RestRequest } from './route-table';
+import { roleAllows } from '../../core/roles';
+import type { Context } from '../context';
+import { decodeId, encodeGlobalID } from '../ids';
+import { ERROR_FIELDS, fail, RestFailure, type RestReply, type RestRequest, type Route, type RouteAccess, type RouteTools } from './route-table';
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+/** A successful Otto answer; `data` left out when there is none (logout). */
+export function ok(data?: unknown): RestReply {
+  return { status: 200, headers: JSON_TYPE, body: JSON.stringify(data === undefined ? { code: 200, error: {} } : { code: 200, error: {}, data }) };
+}
+
+/** A refusal in Otto's envelope, with HTTP status `status`. */
+export function ottoError(status: number, message: string): RestReply {
+  return { status, headers: JSON_TYPE, body: JSON.stringify({ code: status, error: { code: status, message } }) };
+}
 
 /** Go's zero time: what Otto shows for a moment that has not happened. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -76,6 +92,13 @@ export class OttoFields {
     return value;
   }
 
+  /** A string that may not be missing or empty. */
+  required(key: string): string {
+    const value = this.string(key);
+    if (!value.trim()) throw fail('validation', `${key} is required`);
+    return value;
+  }
+
   bool(key: string): boolean {
     const value = this.raw(key);
     if (value === undefined) return false;
@@ -125,12 +148,16 @@ export class OttoFields {
   }
 }
 
+/** A decoded JSON value as Otto fields; anything but an object is refused with `message`. */
+export function fieldsOf(value: unknown, message = 'Bad Request'): OttoFields {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail('validation', message);
+  return new OttoFields(value as Record<string, unknown>);
+}
+
 /** The request body as Otto fields: an empty or undecodable body is Otto's 400 "Bad Request". */
 export function bodyFields(req: RestRequest): OttoFields {
   if (req.body.empty) throw fail('validation', 'Bad Request');
-  const value = req.body.json('Bad Request');
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw fail('validation', 'Bad Request');
-  return new OttoFields(value as Record<string, unknown>);
+  return fieldsOf(req.body.json('Bad Request'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,4 +481,138 @@ export function toEvent(event: EventData) {
   const by = { created: 'added_by', deleted: 'deleted_by', finished: 'triggered_by' }[verb] ?? 'modified_by';
   if (!['signed_in', 'sign_in_failed', 'signed_out', 'register_refused'].includes(verb)) details[by] = event.actorName;
   return { ID: uuidOf(event.id), Event: name, Time: event.at, Details: details };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route pieces
+
+type Data = Record<string, any>;
+
+/**
+ * The most a page of a GraphQL list holds; longer lists are read page by page. Documents take it
+ * as `$page` (our own documents, bounded by the schema's own maximum of 500).
+ */
+export const PAGE = 500;
+
+/** `, $page: Int!` for a document whose selection pages a list. */
+const pageVar = (selection: string) => (selection.includes('$page') ? ', $page: Int!' : '');
+
+export interface Connection<T> {
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  edges: Array<{ node: T }>;
+}
+
+export const PAGE_INFO = 'pageInfo { hasNextPage endCursor }';
+
+/**
+ * Every node of the connection `data[key]`, following pages past the first with the same
+ * document (which takes `$after`), up to `limit`.
+ */
+export async function allNodes<T>(
+  tools: RouteTools,
+  document: string,
+  key: string | ((data: Data) => Connection<T>),
+  data: Data,
+  variables: Data = {},
+  limit = Infinity,
+): Promise<T[]> {
+  const at = typeof key === 'string' ? (d: Data) => d[key] as Connection<T> : key;
+  let connection = at(data);
+  const nodes = connection.edges.map((edge) => edge.node);
+  while (connection.pageInfo.hasNextPage && nodes.length < limit) {
+    const next = await tools.graphql<Data>(document, { ...variables, after: connection.pageInfo.endCursor });
+    connection = at(next);
+    nodes.push(...connection.edges.map((edge) => edge.node));
+  }
+  return nodes.slice(0, limit);
+}
+
+/** Otto's lists are newest first. */
+export const newestFirst = <T extends { createdAt: string }>(items: T[]): T[] => [...items].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+
+/** A list query over every page of a root connection, shaped and newest first. */
+export function listRoute<T extends { createdAt: string }>(path: string, key: string, selection: string, shape: (node: T) => unknown, access: RouteAccess = 'viewer'): Route {
+  const document = `query($page: Int!, $after: String) { ${key}(first: $page, after: $after) { ${PAGE_INFO} edges { node { ${selection} } } } }`;
+  return {
+    method: 'GET',
+    path,
+    access,
+    operation: document,
+    variables: () => ({ page: PAGE }),
+    reply: async (data, _req, tools) => ok(newestFirst(await allNodes<T>(tools, document, key, data, { page: PAGE })).map(shape)),
+  };
+}
+
+/** `node(id:)` of one Otto type, selecting `selection` on it. */
+export const nodeQuery = (type: OttoType, selection: string) => `query($id: ID!${pageVar(selection)}) { node(id: $id) { __typename ... on ${TYPENAMES[type]} { ${selection} } } }`;
+
+/** The variables of a `nodeQuery` for an Otto id (a 400 "No <type> with ID" when it is none). */
+export const nodeIdVariables = (type: OttoType, id: string) => ({ id: encodeGlobalID(TYPENAMES[type], uuidParam(type, id)), page: PAGE });
+
+/** The `:id` of the path as the variables of a `nodeQuery`. */
+export const nodeVariables = (type: OttoType) => (req: RestRequest) => nodeIdVariables(type, req.params.id!);
+
+/** The node a `nodeQuery` found, or Otto's 400 "No <type> with ID <id>". */
+export function found<T = Data>(type: OttoType, data: Data, id: string): T {
+  if (!data.node || data.node.__typename !== TYPENAMES[type]) throw noSuch(type, id);
+  return data.node as T;
+}
+
+/** One object by its Otto id (from a body, say), or Otto's 400 "No <type> with ID <id>". */
+export async function findNode<T = Data>(tools: RouteTools, type: OttoType, id: string, selection: string): Promise<T> {
+  return found<T>(type, await tools.graphql<Data>(nodeQuery(type, selection), nodeIdVariables(type, id)), id);
+}
+
+/** GET of one object (or of something of it) by `:id`. */
+export function nodeRoute(path: string, type: OttoType, selection: string, shape: (node: any) => unknown): Route {
+  return {
+    method: 'GET',
+    path,
+    access: 'viewer',
+    operation: nodeQuery(type, selection),
+    variables: nodeVariables(type),
+    reply: (data, req) => ok(shape(found(type, data, req.params.id!))),
+  };
+}
+
+/** A DELETE by `:id`: Otto answers `true`. */
+export function deleteRoute(path: string, type: OttoType, mutation: string, check?: (req: RestRequest, tools: RouteTools) => Promise<void>): Route {
+  return {
+    method: 'DELETE',
+    path,
+    access: 'admin',
+    operation: `mutation($id: ID!) { ${mutation}(id: $id) { ${ERROR_FIELDS} } }`,
+    variables: async (req, tools) => {
+      const id = uuidParam(type, req.params.id!);
+      await check?.(req, tools);
+      return { id };
+    },
+    reply: () => ok(true),
+  };
+}
+
+/** Ids from a body list, each checked (an unknown one is Otto's 400 "No <type> with ID"). */
+export const idList = (type: OttoType, values: string[]) => values.map((value) => uuidParam(type, value));
+
+/**
+ * Refuses a signed-in caller below `access` (403) before anything is read, so a write with a bad
+ * body from a viewer is a 403 (as GraphQL would answer), not a 400. GraphQL still enforces it.
+ */
+export function refuseBelow(context: Context, access: RouteAccess, what: string): void {
+  const role = context.viewer?.role;
+  if (access === 'none' || access === 'checkin' || !role || roleAllows(role, access)) return;
+  throw new RestFailure('forbidden', `Your role (${role}) does not allow ${what}. It needs the ${access} role.`);
+}
+
+/** A route that refuses a caller below its role (refuseBelow) before its variables are read. */
+export function refusingBelow(route: Route): Route {
+  const { access } = route;
+  if (access === 'none' || access === 'checkin' || access === 'viewer') return route;
+  return {
+    ...route,
+    variables: async (req, tools) => {
+      refuseBelow(tools.context, access, `${req.method} ${route.path}`);
+      return route.variables ? route.variables(req, tools) : {};
+    },
+  };
 }

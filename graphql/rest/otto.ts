@@ -8,20 +8,31 @@
  */
 import os from 'node:os';
 import type { Credentials } from '../../core/auth.service';
-import { roleAllows } from '../../core/roles';
 import packageJson from '../../package.json' with { type: 'json' };
-import { encodeGlobalID } from '../ids';
-import { ottoExecutionRoutes, ottoUpgrades } from './otto-execution';
+import { closeOttoSockets, ottoExecutionRoutes, ottoUpgrades } from './otto-execution';
 import {
+  allNodes,
   ATTACHMENT_FIELDS,
   bodyFields,
+  deleteRoute,
   EVENT_FIELDS,
+  found,
   GROUP_FIELDS,
   HOST_FIELDS,
+  idList,
+  listRoute,
+  newestFirst,
+  nodeRoute,
+  nodeVariables,
   noSuch,
+  ok,
   OPTIONS_FIELDS,
   optionsInput,
   OTTO_EVENT_ACTIONS,
+  ottoError,
+  PAGE,
+  PAGE_INFO,
+  refusingBelow,
   REPORT_RUN_FIELDS,
   SCHEDULE_FIELDS,
   SCRIPT_FIELDS,
@@ -34,40 +45,28 @@ import {
   toSchedule,
   toScript,
   toUser,
-  TYPENAMES,
   USER_FIELDS,
   uuidOf,
   uuidParam,
   type AttachmentData,
+  type Connection,
   type EventData,
   type GroupData,
   type HostData,
   type OttoFields,
-  type OttoType,
   type ReportRunData,
   type ScheduleData,
   type ScriptData,
   type UserData,
 } from './otto-models';
-import { ERROR_FIELDS, fail, RestFailure, type Dialect, type RestReply, type RestRequest, type Route, type RouteAccess, type RouteTools } from './route-table';
+import { ERROR_FIELDS, fail, RestFailure, type Dialect, type RestReply, type RestRequest, type Route, type RouteTools } from './route-table';
 
 export const OTTO_SESSION_COOKIE = 'otto-session';
 
 const OTTO_PATH = /^\/api\/(login|logout|hosts|register|heartbeat|groups|schedules|scripts|attachments|action|users|state|options|events)(\/|$)/;
 
-const JSON_TYPE = { 'content-type': 'application/json' };
-
-/** A successful Otto answer; `data` left out when there is none (logout). */
-export function ok(data?: unknown): RestReply {
-  return { status: 200, headers: JSON_TYPE, body: JSON.stringify(data === undefined ? { code: 200, error: {} } : { code: 200, error: {}, data }) };
-}
-
 /** Otto's words for the statuses it uses. */
 const STATUS_MESSAGES: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Server Error' };
-
-export function ottoError(status: number, message: string): RestReply {
-  return { status, headers: JSON_TYPE, body: JSON.stringify({ code: status, error: { code: status, message } }) };
-}
 
 /** Reads the otto-session cookie. */
 function sessionCookie(cookieHeader: string | undefined): string | undefined {
@@ -78,108 +77,7 @@ function sessionCookie(cookieHeader: string | undefined): string | undefined {
   return undefined;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Shared pieces of the routes
-
 type Data = Record<string, any>;
-
-/**
- * The most a page of a GraphQL list holds; longer lists are read page by page. Documents take it
- * as `$page` (our own documents, bounded by the schema's own maximum of 500).
- */
-const PAGE = 500;
-
-/** `, $page: Int!` for a document whose selection pages a list. */
-const pageVar = (selection: string) => (selection.includes('$page') ? ', $page: Int!' : '');
-
-interface Connection<T> {
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  edges: Array<{ node: T }>;
-}
-
-const PAGE_INFO = 'pageInfo { hasNextPage endCursor }';
-
-/**
- * Every node of the connection `data[key]`, following pages past the first with the same
- * document (which takes `$after`), up to `limit`.
- */
-async function allNodes<T>(
-  tools: RouteTools,
-  document: string,
-  key: string | ((data: Data) => Connection<T>),
-  data: Data,
-  variables: Data = {},
-  limit = Infinity,
-): Promise<T[]> {
-  const at = typeof key === 'string' ? (d: Data) => d[key] as Connection<T> : key;
-  let connection = at(data);
-  const nodes = connection.edges.map((edge) => edge.node);
-  while (connection.pageInfo.hasNextPage && nodes.length < limit) {
-    const next = await tools.graphql<Data>(document, { ...variables, after: connection.pageInfo.endCursor });
-    connection = at(next);
-    nodes.push(...connection.edges.map((edge) => edge.node));
-  }
-  return nodes.slice(0, limit);
-}
-
-/** Otto's lists are newest first. */
-const newestFirst = <T extends { createdAt: string }>(items: T[]): T[] => [...items].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
-
-/** A list query over every page of a root connection, shaped and newest first. */
-function listRoute<T extends { createdAt: string }>(path: string, key: string, selection: string, shape: (node: T) => unknown, access: RouteAccess = 'viewer'): Route {
-  const document = `query($page: Int!, $after: String) { ${key}(first: $page, after: $after) { ${PAGE_INFO} edges { node { ${selection} } } } }`;
-  return {
-    method: 'GET',
-    path,
-    access,
-    operation: document,
-    variables: () => ({ page: PAGE }),
-    reply: async (data, _req, tools) => ok(newestFirst(await allNodes<T>(tools, document, key, data, { page: PAGE })).map(shape)),
-  };
-}
-
-/** `node(id:)` of one Otto type, selecting `selection` on it. */
-const nodeQuery = (type: OttoType, selection: string) => `query($id: ID!${pageVar(selection)}) { node(id: $id) { __typename ... on ${TYPENAMES[type]} { ${selection} } } }`;
-
-/** The `:id` of the path as a global id for `node(id:)`. */
-const nodeVariables = (type: OttoType) => (req: RestRequest) => ({ id: encodeGlobalID(TYPENAMES[type], uuidParam(type, req.params.id!)), page: PAGE });
-
-/** The node a `nodeQuery` found, or Otto's 400 "No <type> with ID <id>". */
-function found<T = Data>(type: OttoType, data: Data, req: RestRequest): T {
-  if (!data.node || data.node.__typename !== TYPENAMES[type]) throw noSuch(type, req.params.id!);
-  return data.node as T;
-}
-
-/** GET of one object (or of something of it) by `:id`. */
-function nodeRoute(path: string, type: OttoType, selection: string, shape: (node: any) => unknown): Route {
-  return {
-    method: 'GET',
-    path,
-    access: 'viewer',
-    operation: nodeQuery(type, selection),
-    variables: nodeVariables(type),
-    reply: (data, req) => ok(shape(found(type, data, req))),
-  };
-}
-
-/** A DELETE by `:id`: Otto answers `true`. */
-function deleteRoute(path: string, type: OttoType, mutation: string, check?: (req: RestRequest, tools: RouteTools) => Promise<void>): Route {
-  return {
-    method: 'DELETE',
-    path,
-    access: 'admin',
-    operation: `mutation($id: ID!) { ${mutation}(id: $id) { ${ERROR_FIELDS} } }`,
-    variables: async (req, tools) => {
-      const id = uuidParam(type, req.params.id!);
-      await check?.(req, tools);
-      return { id };
-    },
-    reply: () => ok(true),
-  };
-}
-
-/** Ids from a body list, each checked (an unknown one is Otto's 400 "No <type> with ID"). */
-const idList = (type: OttoType, values: string[]) => values.map((value) => uuidParam(type, value));
 
 // ---------------------------------------------------------------------------------------------
 // Login and logout
@@ -301,7 +199,7 @@ function groupInput(body: OttoFields) {
 /** Otto refuses to delete the last group (a host must always have one to join). */
 async function notLastGroup(req: RestRequest, tools: RouteTools): Promise<void> {
   const data = await tools.graphql<Data>('query($id: ID!) { node(id: $id) { __typename } groups(first: 2) { edges { node { id } } } }', nodeVariables('group')(req));
-  found('group', data, req);
+  found('group', data, req.params.id!);
   if ((data.groups as Connection<unknown>).edges.length < 2) throw fail('validation', 'Cannot delete the last group');
 }
 
@@ -362,10 +260,8 @@ const groupRoutes: Route[] = [
 
 /** A script body as Runboard's script input (a POST replaces it all). */
 function scriptInput(body: OttoFields) {
-  const executable = body.string('Executable');
-  const script = body.string('Script');
-  if (!executable.trim()) throw fail('validation', 'Executable is required');
-  if (!script.trim()) throw fail('validation', 'Script is required');
+  const executable = body.required('Executable');
+  const script = body.required('Script');
   const uid = body.int('UID', 0, 2147483647);
   const gid = body.int('GID', 0, 2147483647);
   return {
@@ -476,8 +372,7 @@ const scheduleRoutes: Route[] = [
     operation: `mutation($input: CreateScheduleInput!) { createSchedule(input: $input) { ${ERROR_FIELDS} ... on CreateScheduleSuccess { data { ${SCHEDULE_FIELDS} } } } }`,
     variables: (req) => {
       const body = bodyFields(req);
-      const scriptId = body.string('ScriptID');
-      if (!scriptId) throw fail('validation', 'ScriptID is required');
+      const scriptId = body.required('ScriptID');
       // An Otto schedule runs its script on every host of its scope.
       return { input: { name: body.string('Name'), scriptId: uuidParam('script', scriptId), ...scopeOf(body), when: cronWhen(body), targetMode: 'ALL' } };
     },
@@ -491,7 +386,7 @@ const scheduleRoutes: Route[] = [
     operation: REPORTS,
     variables: nodeVariables('schedule'),
     reply: async (data, req, tools) => {
-      const schedule = found<{ id: string }>('schedule', data, req);
+      const schedule = found<{ id: string }>('schedule', data, req.params.id!);
       const runs = await allNodes<ReportRunData>(tools, REPORTS, (d) => d.node.runs, data, nodeVariables('schedule')(req));
       return ok(toReports(uuidOf(schedule.id), runs));
     },
@@ -636,25 +531,8 @@ const systemRoutes: Route[] = [
   },
 ];
 
-/**
- * A route that refuses a caller below its role before reading the body, so a write with a bad
- * body from a viewer is a 403 (as GraphQL would answer), not a 400. GraphQL still enforces it.
- */
-function refusingBelow(route: Route): Route {
-  const { access } = route;
-  if (access === 'none' || access === 'checkin' || access === 'viewer') return route;
-  return {
-    ...route,
-    variables: async (req, tools) => {
-      const role = tools.context.viewer?.role;
-      if (role && !roleAllows(role, access)) throw new RestFailure('forbidden', `Your role (${role}) does not allow ${req.method} ${route.path}. It needs the ${access} role.`);
-      return route.variables ? route.variables(req, tools) : {};
-    },
-  };
-}
-
-/** The resource routes (hosts, groups, scripts, schedules, users, options, events, login). */
-const resourceRoutes: Route[] = [
+/** Every route: the resources (login, hosts, groups, scripts, schedules, users, options, events) and the execution side. */
+const routes: Route[] = [
   ...sessionRoutes,
   ...hostRoutes,
   ...groupRoutes,
@@ -662,13 +540,15 @@ const resourceRoutes: Route[] = [
   ...scheduleRoutes,
   ...userRoutes,
   ...systemRoutes,
+  ...ottoExecutionRoutes,
 ].map(refusingBelow);
 
 export const otto: Dialect = {
   name: 'otto',
   owns: (pathname) => OTTO_PATH.test(pathname),
-  routes: [...resourceRoutes, ...ottoExecutionRoutes],
+  routes,
   upgrades: ottoUpgrades,
+  close: closeOttoSockets,
   credentials(req): Credentials | undefined {
     if (req.headers.authorization) return undefined;
     const sessionId = sessionCookie(req.headers.cookie);

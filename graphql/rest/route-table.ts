@@ -24,6 +24,8 @@ export interface RestRequest {
   /** `http(s)://host[:port]` as the client reached us, for Location and Link headers. */
   baseUrl: string;
   body: RestBody;
+  /** Aborted when the client goes away before its answer is sent (a long wait can stop early). */
+  signal: AbortSignal;
 }
 
 /** A legacy answer. A string or Buffer body is sent as is; anything else as JSON. */
@@ -98,6 +100,11 @@ export interface RouteTools {
   context: Context;
   /** Runs another GraphQL operation in the same context (for routes whose answer needs a second read). */
   graphql<T = Record<string, unknown>>(document: string, variables?: Record<string, unknown>): Promise<T>;
+  /**
+   * Subscribes in the same context: each event's data until the subscription ends; `return()`
+   * ends it at once. A refused subscription or an event with errors throws a RestFailure.
+   */
+  subscribe<T = Record<string, unknown>>(document: string, variables?: Record<string, unknown>): Promise<AsyncIterableIterator<T>>;
 }
 
 export interface Route<Data = any> {
@@ -124,7 +131,8 @@ export interface Route<Data = any> {
 export interface UpgradeRoute {
   path: string;
   access: RouteAccess;
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context): void;
+  /** Takes the socket; `tools` run GraphQL in `context` (through Yoga, as routes do). */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context, tools: RouteTools): void;
 }
 
 export interface Dialect {
@@ -145,6 +153,8 @@ export interface Dialect {
    * access each needs, so the generated auth test (test/rest-auth.test.ts) covers them all.
    */
   probes?: ReadonlyArray<{ method: string; path: string; access: RouteAccess }>;
+  /** At shutdown: ends what the dialect holds open for this server (its upgrade sockets). */
+  close?(app: App): void;
 }
 
 export interface CompiledRoute {

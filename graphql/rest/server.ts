@@ -15,6 +15,7 @@ import { checkCrossSite, clientIp, isSecure } from '../http';
 import type { GraphQLServer } from '../yoga';
 import { createGraphQLRunner, type GraphQLRunner } from './operation';
 import { readBody, RestBody, mediaTypeOf } from './request';
+import { createSubscriptionRunner } from './subscribe';
 import {
   compileRoutes,
   compilePath,
@@ -47,6 +48,8 @@ export interface RestLayer {
   handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
   /** Takes a WebSocket upgrade of a dialect; false when no dialect has that path. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): boolean;
+  /** At shutdown: each dialect ends what it holds open (its sockets). */
+  close(): void;
   graphql: GraphQLRunner;
 }
 
@@ -83,6 +86,13 @@ function asFailure(error: unknown): RestFailure | undefined {
 
 export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonly Dialect[]): RestLayer {
   const graphql = createGraphQLRunner(yoga);
+  const subscribe = createSubscriptionRunner(yoga);
+  /** What a route or a socket of a dialect runs GraphQL with, in its context. */
+  const toolsOf = (context: Context): RouteTools => ({
+    context,
+    graphql: (document, variables) => graphql(context, document, variables),
+    subscribe: (document, variables) => subscribe(context, document, variables),
+  });
   const compiled: CompiledDialect[] = dialects.map((dialect) => ({
     dialect,
     routes: compileRoutes(dialect.routes),
@@ -91,7 +101,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
   const byDialect = new Map(compiled.map((entry) => [entry.dialect, entry]));
 
   /** The request as routes see it (its body read later, once the route is known). */
-  function restRequest(req: IncomingMessage, url: URL, body: RestBody, params: Record<string, string> = {}): RestRequest {
+  function restRequest(req: IncomingMessage, url: URL, body: RestBody, params: Record<string, string> = {}, signal = new AbortController().signal): RestRequest {
     return {
       method: (req.method ?? 'GET').toUpperCase(),
       pathname: url.pathname,
@@ -101,6 +111,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       ip: clientIp(req, app.config.trustProxy),
       baseUrl: baseUrlOf(req, app),
       body,
+      signal,
     };
   }
 
@@ -136,7 +147,13 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
     const url = new URL(req.url ?? '/', 'http://rest.invalid');
     const entry = byDialect.get(dialect)!;
     const method = (req.method ?? 'GET').toUpperCase();
-    let rest = restRequest(req, url, new RestBody(Buffer.alloc(0), mediaTypeOf(req.headers['content-type']), ''));
+    // The client going away before its answer (the connection closed, nothing sent yet).
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    if (req.socket.destroyed) gone.abort();
+    let rest = restRequest(req, url, new RestBody(Buffer.alloc(0), mediaTypeOf(req.headers['content-type']), ''), {}, gone.signal);
     try {
       let pathMatched = false;
       let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
@@ -160,7 +177,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       }
       const { route } = found.route;
       const body = await readBody(req, route.maxBodyBytes ?? app.config.maxBodyBytes);
-      rest = restRequest(req, url, body, found.params);
+      rest = restRequest(req, url, body, found.params, gone.signal);
       const cookies: string[] = [];
       let context: Context;
       if (route.access === 'none') {
@@ -176,7 +193,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
         }
       }
       refuseBelowAccess(route.access, context);
-      const tools: RouteTools = { context, graphql: (document, variables) => graphql(context, document, variables) };
+      const tools = toolsOf(context);
       const variables = route.variables ? await route.variables(rest, tools) : {};
       const data = route.operation ? await graphql(context, route.operation, variables) : {};
       const reply = await route.reply(data, rest, tools);
@@ -223,6 +240,9 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       return undefined;
     },
     handle,
+    close() {
+      for (const { dialect } of compiled) dialect.close?.(app);
+    },
     upgrade(req, socket, head, requestId) {
       const url = new URL(req.url ?? '/', 'http://rest.invalid');
       for (const entry of compiled) {
@@ -232,7 +252,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
           contextOf(entry.dialect, req, rest, requestId, [])
             .then(({ context }) => {
               if (upgrade.route.access !== 'none' && !context.viewer) throw new RestFailure('unauthenticated', 'Sign in before opening this socket.');
-              upgrade.route.handle(req, socket, head, context);
+              upgrade.route.handle(req, socket, head, context, toolsOf(context));
             })
             .catch((error: unknown) => {
               const failure = asFailure(error);
