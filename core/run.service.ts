@@ -23,6 +23,7 @@ import {
   type Stamp,
 } from '../db/run.repository';
 import type { RunState } from '../db/schema';
+import { findSchedulesByIds } from '../db/schedule.repository';
 import { findScriptsByIds, type Script } from '../db/script.repository';
 import { audited, diff, type ChangeDeps } from './audit';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from './errors';
@@ -144,6 +145,8 @@ export interface StartRunInput {
   /** every host of a group (one run each). Neither: the local host. */
   groupId?: string | null;
   parameters?: { name: string; value: string }[] | null;
+  /** Runs it for this schedule of the script, now (ndscheduler's "run a job"): the runs link to it. */
+  scheduleId?: string | null;
 }
 
 function parameterProblems(given: readonly { name: string; value: string }[]): FieldProblem[] {
@@ -206,6 +209,11 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
     const script = await existing(findScriptsByIds(trx, [input.scriptId]), 'script', input.scriptId);
     if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
     const parameters = runParameters(script, given);
+    const schedule = input.scheduleId ? await existing(findSchedulesByIds(trx, [input.scheduleId]), 'schedule', input.scheduleId) : null;
+    if (schedule && schedule.scriptId !== script.id) {
+      const message = `Schedule "${schedule.name}" runs another script than "${script.name}".`;
+      throw new ValidationError(message, [{ path: ['input', 'scheduleId'], message }]);
+    }
     const hosts = await targetHosts(trx, input);
     const runs = await insertRunsOf(
       trx,
@@ -218,6 +226,7 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
         triggeredByUserId: caller.userId,
         triggeredBy: caller.username,
         parameters,
+        scheduleId: schedule?.id ?? null,
       })),
     );
     for (const run of runs) {
@@ -226,8 +235,8 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
         objectType: 'Run',
         objectId: run.id,
         objectName: run.scriptName,
-        summary: `Started "${run.scriptName}" on "${run.hostName}"`,
-        details: { after: runSummary(run) },
+        summary: `Started "${run.scriptName}" on "${run.hostName}"${schedule ? ` for schedule "${schedule.name}"` : ''}`,
+        details: { after: runSummary(run), ...(schedule && { scheduleId: schedule.id, schedule: schedule.name }) },
       });
     }
     return runs;

@@ -274,6 +274,7 @@ const StartRunInput = builder.inputType('StartRunInput', {
       type: [RunParameterInput],
       description: 'Values for parameters the script declares; the others take their defaults. An undeclared name is an error.',
     }),
+    scheduleId: t.id({ description: "Run it now for this schedule of the script (ndscheduler's \"run a job\"): the runs link to the schedule." }),
   }),
 });
 
@@ -333,6 +334,7 @@ builder.mutationFields((t) => ({
         hostId: input.hostId ? decodeId('Host', input.hostId, 'input.hostId') : null,
         groupId: input.groupId ? decodeId('Group', input.groupId, 'input.groupId') : null,
         parameters: input.parameters,
+        scheduleId: input.scheduleId ? decodeId('Schedule', input.scheduleId, 'input.scheduleId') : null,
       });
       const notify = runNotifier(ctx.app.pubsub);
       for (const run of runs) notify.runUpdated(run);
