@@ -139,7 +139,8 @@ async function existingRun(db: Db, id: string): Promise<Run> {
 // Starting runs
 
 export interface StartRunInput {
-  scriptId: string;
+  /** The script; it may be left out when scheduleId is given (then it is the schedule's). */
+  scriptId?: string | null;
   /** One host; or */
   hostId?: string | null;
   /** every host of a group (one run each). Neither: the local host. */
@@ -204,12 +205,14 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
   if (input.hostId && input.groupId) {
     problems.push({ path: ['input', 'groupId'], message: 'Give a hostId or a groupId, not both.' });
   }
+  if (!input.scriptId && !input.scheduleId) problems.push({ path: ['input', 'scriptId'], message: 'Give the script to run (or a schedule of it).' });
   check(problems);
   return audited(deps, async (trx, record) => {
-    const script = await existing(findScriptsByIds(trx, [input.scriptId]), 'script', input.scriptId);
+    const schedule = input.scheduleId ? await existing(findSchedulesByIds(trx, [input.scheduleId]), 'schedule', input.scheduleId) : null;
+    const scriptId = input.scriptId ?? schedule!.scriptId;
+    const script = await existing(findScriptsByIds(trx, [scriptId]), 'script', scriptId);
     if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
     const parameters = runParameters(script, given);
-    const schedule = input.scheduleId ? await existing(findSchedulesByIds(trx, [input.scheduleId]), 'schedule', input.scheduleId) : null;
     if (schedule && schedule.scriptId !== script.id) {
       const message = `Schedule "${schedule.name}" runs another script than "${script.name}".`;
       throw new ValidationError(message, [{ path: ['input', 'scheduleId'], message }]);

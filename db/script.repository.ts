@@ -122,6 +122,12 @@ export async function findScriptById(db: Db, id: string, options: { lock?: boole
   return row && toScript(row);
 }
 
+/** The script of exactly this name, ignoring case. */
+export async function findScriptByName(db: Db, name: string): Promise<Script | undefined> {
+  const row = await db.selectFrom('scripts').selectAll().where(sql<boolean>`lower(name) = lower(${name})`).executeTakeFirst();
+  return row && toScript(row);
+}
+
 export interface ScriptFilter {
   /** Case-insensitive text in the name. */
   search?: string;

@@ -267,7 +267,7 @@ const RunParameterInput = builder.inputType('RunParameterInput', {
 const StartRunInput = builder.inputType('StartRunInput', {
   description: 'What to run, and where. Give a host, a group, or neither (the local host).',
   fields: (t) => ({
-    scriptId: t.id({ required: true, description: 'The script; it must be enabled.' }),
+    scriptId: t.id({ description: 'The script; it must be enabled. Required unless scheduleId is given (then it is that schedule\'s script).' }),
     hostId: t.id({ description: 'Run on this host. Default: the local host.' }),
     groupId: t.id({ description: 'Run on every enabled host of this group, one run each (instead of hostId).' }),
     parameters: t.field({
@@ -330,7 +330,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: StartRunInput, required: true, description: 'What to run, and where.' }) },
     resolve: async (_root, { input }, ctx) => {
       const runs = await startRun(changeDeps(ctx), callerOf(ctx), {
-        scriptId: decodeId('Script', input.scriptId, 'input.scriptId'),
+        scriptId: input.scriptId ? decodeId('Script', input.scriptId, 'input.scriptId') : null,
         hostId: input.hostId ? decodeId('Host', input.hostId, 'input.hostId') : null,
         groupId: input.groupId ? decodeId('Group', input.groupId, 'input.groupId') : null,
         parameters: input.parameters,

@@ -9,7 +9,8 @@ import type { Run } from '../db/run.repository';
 import type { Script } from '../db/script.repository';
 import { mergeEnvironment, serverVariables } from '../core/run-environment';
 import type { SecretBox } from '../core/secrets';
-import { BUILTIN_JOBS, builtinJobOf, JOB_CLASS_ALIASES, type ExecutionPlan, type PlannedAttachment } from './execution';
+import { BUILTIN_JOBS, builtinJobOf, JOB_CLASS_ALIASES } from '../core/job-class';
+import type { ExecutionPlan, PlannedAttachment } from './execution';
 
 /** A plan, or why the run cannot start (it fails with that summary). */
 export type Prepared = { plan: ExecutionPlan; script: Script } | { error: string };
