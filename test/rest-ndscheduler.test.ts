@@ -143,6 +143,23 @@ describe('ndscheduler REST dialect', () => {
       });
     });
 
+    it('replays "Run it NOW" with Basic credentials added: add a job, get all jobs', async () => {
+      const auth = basic('admin', ADMIN_PASSWORD);
+      const added = await call('POST', '/api/v1/jobs', {
+        auth,
+        type: 'application/json',
+        body: '{"job_class_string": "simple_scheduler.jobs.sample_job.AwesomeJob", "name": "My first job (basic)", "minute": "*/1", "pub_args": ["arg1", 2]}',
+      });
+      expect([added.status, Object.keys(added.body)]).toEqual([201, ['job_id']]);
+      const all = await call('GET', '/api/v1/jobs', { auth });
+      expect(all.body.jobs.find((job: { job_id: string }) => job.job_id === added.body.job_id)).toMatchObject({ name: 'My first job (basic)', minute: '*/1' });
+      // The seed's sample calls that send no body at all are refused, not crashed on.
+      const put = await call('PUT', `/api/v1/jobs/${added.body.job_id}`, { auth });
+      expect([put.status, put.body]).toEqual([415, { error: expect.stringContaining('application/json') }]);
+      const run = await call('POST', '/api/v1/executions', { auth });
+      expect([run.status, run.body]).toEqual([415, { error: expect.stringContaining('application/json') }]);
+    });
+
     it('sets no cookie on a wrong password and sends the form back with the reason; GET /login is the form', async () => {
       const response = await login('admin', 'not-the-password');
       expect(response.status).toBe(302);
@@ -200,6 +217,12 @@ describe('ndscheduler REST dialect', () => {
       const wrong = await call('GET', '/api/v1/jobs', { auth: basic('admin', 'wrong') });
       expect(wrong.status).toBe(401);
       expect(wrong.body).toEqual({ error: expect.any(String) });
+      // A cookie that is no session, or not even well-formed, is no sign-in (never a crash).
+      for (const jar of ['user=nope', 'user=%E0%A4%A']) {
+        const stale = await call('GET', '/api/v1/jobs', { headers: { cookie: jar }, auth: null });
+        expect([stale.status, stale.headers.get('location')]).toEqual([302, '/login?next=%2Fapi%2Fv1%2Fjobs']);
+        expect((await call('DELETE', `/api/v1/jobs/${'0'.repeat(32)}`, { headers: { cookie: jar }, auth: null })).status).toBe(403);
+      }
       const key = await server.createKey(server.adminCookie, `nds-${++seq}`);
       expect((await call('GET', '/api/v1/jobs', { auth: `Bearer ${key}` })).status).toBe(200);
     });

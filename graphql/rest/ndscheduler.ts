@@ -242,7 +242,12 @@ function userCookie(context: Context): string | undefined {
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [key, ...value] = part.trim().split('=');
-    if (key === name && value.length > 0 && value.join('=')) return decodeURIComponent(value.join('='));
+    if (key !== name || !value.join('=')) continue;
+    try {
+      return decodeURIComponent(value.join('='));
+    } catch {
+      return undefined; // not a session id Runboard made
+    }
   }
   return undefined;
 }
@@ -270,7 +275,7 @@ function loginPage(req: RestRequest): RestReply {
   return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body };
 }
 
-/** The form fields of a sign-in, remembered for the redirect back when it fails. */
+/** Where a sign-in goes next (its `next` field), remembered for the redirect back when it fails. */
 const loginNext = new WeakMap<RestRequest, string>();
 
 const loginRoutes: Route[] = [
