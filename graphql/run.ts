@@ -174,6 +174,8 @@ const RunFilterInput = builder.inputType('RunFilter', {
     checkId: t.id({ description: 'Runs reported to this check.' }),
     since: t.field({ type: 'DateTime', description: 'Runs created at or after this moment.' }),
     until: t.field({ type: 'DateTime', description: 'Runs created before this moment.' }),
+    scheduledSince: t.field({ type: 'DateTime', description: 'Runs scheduled for this moment or later (a run without a schedule: created then or later).' }),
+    scheduledUntil: t.field({ type: 'DateTime', description: 'Runs scheduled for before this moment (a run without a schedule: created before it).' }),
     search: t.string({ description: 'Text in the script name (case-insensitive).' }),
   }),
 });
@@ -191,6 +193,8 @@ function runFilter(f: RunFilterArg | null | undefined): RunFilter {
     checkId: f.checkId ? decodeId('Check', f.checkId, 'filter.checkId') : undefined,
     since: f.since ?? undefined,
     until: f.until ?? undefined,
+    scheduledSince: f.scheduledSince ?? undefined,
+    scheduledUntil: f.scheduledUntil ?? undefined,
     search: f.search ?? undefined,
   };
 }
