@@ -382,6 +382,21 @@ describe('ndscheduler REST dialect', () => {
       expect(execution).toMatchObject({ state: 'succeeded', result: JSON.stringify('hello from POST /ping') });
     });
 
+    it('shows a running execution as "running", and a cancelled one as "stopped"', async () => {
+      const jobId = await addJob({ job_class_string: SHELL, pub_args: ['sleep', '30'] });
+      const { execution_id: executionId } = (await call('POST', `/api/v1/executions/${jobId}`)).body;
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'running'; i++) {
+        state = (await call('GET', `/api/v1/executions/${executionId}`)).body.state;
+        if (state !== 'running') await sleep(50);
+      }
+      expect(state).toBe('running');
+      const uuid = executionId.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+      const cancelled = await server.gql('mutation($id: ID!) { cancelRun(id: $id) { __typename } }', { id: uuid }, { cookie: server.adminCookie });
+      expect(cancelled.data.cancelRun.__typename).toBe('CancelRunSuccess');
+      expect(await finished(executionId)).toMatchObject({ state: 'stopped' });
+    });
+
     it('marks the execution of an unknown job class "scheduled error"', async () => {
       const jobId = await addJob({ job_class_string: 'simple_scheduler.jobs.nope.NopeJob' });
       const started = await call('POST', `/api/v1/executions/${jobId}`);
