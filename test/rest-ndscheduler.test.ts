@@ -254,6 +254,12 @@ describe('ndscheduler REST dialect', () => {
       // APScheduler counts weekdays from Monday (0); they read back as names.
       expect(await read({ day_of_week: '0-4', hour: 9 })).toMatchObject({ day_of_week: 'mon-fri', hour: '9', minute: '0', day: '*' });
       expect(await read({ day_of_week: 'sat,sun', minute: '30', week: '*' })).toMatchObject({ day_of_week: 'sat,sun', hour: '*', minute: '30' });
+      // A range may end on Sunday, and a step counts from Monday, as in APScheduler.
+      expect(await read({ day_of_week: '5-6' })).toMatchObject({ day_of_week: 'sat-sun' });
+      expect(await read({ day_of_week: 'sat-sun' })).toMatchObject({ day_of_week: 'sat-sun' });
+      expect(await read({ day_of_week: '*/2' })).toMatchObject({ day_of_week: 'mon-sun/2' });
+      const sunday = await read({ day_of_week: 'sun', hour: '12' });
+      expect(new Date(sunday.next_run_time).getUTCDay()).toBe(0);
     });
 
     it('gets one job; an unknown or malformed id is 400 "Job not found: <id>"', async () => {
@@ -473,7 +479,8 @@ describe('ndscheduler REST dialect', () => {
       ['a cron field of the wrong type', { json: { ...valid, minute: ['1'] } }, 400, /minute must be a string/],
       ['a cron field with spaces', { json: { ...valid, minute: '1 2 3' } }, 400, /minute: "1 2 3" is not a cron field/],
       ['a minute out of range', { json: { ...valid, minute: '75' } }, 400, /./],
-      ['a weekday out of range', { json: { ...valid, day_of_week: '9' } }, 400, /day_of_week: 9 is not a weekday/],
+      ['a weekday out of range', { json: { ...valid, day_of_week: '9' } }, 400, /day_of_week: "9" is not a weekday/],
+      ['a weekday range that wraps', { json: { ...valid, day_of_week: 'fri-mon' } }, 400, /./],
       ['a week of the year', { json: { ...valid, week: '5' } }, 400, /no week-of-the-year/],
       ['huge pub_args', { json: { ...valid, pub_args: ['x'.repeat(70 * 1024)] } }, 400, /./],
     ];

@@ -5,8 +5,8 @@
  * - Fields left out follow APScheduler: those more significant than the least significant field
  *   given are `*`, the less significant ones their minimum (`{"hour":"*\/1"}` → minute 0);
  *   week and day_of_week default to `*` either way.
- * - Weekday numbers differ: APScheduler counts 0 = Monday, cron 0 = Sunday. Numbers are turned
- *   into names both ways (`0-4` → `mon-fri`), so a job reads back with names.
+ * - Weekdays differ: APScheduler counts 0 = Monday … 6 = Sunday, cron 0 (or 7) = Sunday. They are
+ *   stored as cron's 1 = Monday … 7 = Sunday and read back as names (`0-4` → `1-5` → `mon-fri`).
  * - Cron has no week-of-year: `week` may only be `*`.
  */
 import { RestFailure } from './route-table';
@@ -21,15 +21,42 @@ export const REQUIRED_ONE_OF = ['month', 'day', 'hour', 'minute', 'day_of_week']
 
 const MINIMUM: CronFields = { month: '1', day: '1', week: '*', day_of_week: '*', hour: '0', minute: '0' };
 const APS_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-const CRON_DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const CRON_DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const FIELD_TEXT = /^[A-Za-z0-9*,/-]{1,100}$/;
 
-/** Weekday numbers (not step sizes after `/`) written as names; cron's 7 is Sunday like its 0. */
-function namedDays(field: string, names: string[], what: string): string {
-  return field.replace(/(^|[^/\d])(\d+)/g, (_all, before: string, digits: string) => {
-    const name = names === CRON_DAYS && digits === '7' ? 'sun' : names[Number(digits)];
-    if (name === undefined) throw new RestFailure('validation', `day_of_week: ${digits} is not a weekday (${what}).`);
-    return before + name;
+function weekdayProblem(text: string): RestFailure {
+  return new RestFailure('validation', `day_of_week: "${text.slice(0, 40)}" is not a weekday: use mon–sun or 0–6 (0 is Monday), e.g. "mon-fri" or "0-4".`);
+}
+
+/**
+ * APScheduler's day_of_week as cron's, Monday 1 to Sunday 7 (so a range may end on Sunday:
+ * "sat-sun" → "6-7"); "*" with a step counts from Monday as APScheduler does ("*\/2" → "1-7/2").
+ */
+function cronWeekday(field: string): string {
+  const day = (token: string) => {
+    const named = APS_DAYS.indexOf(token);
+    if (named >= 0) return String(named + 1);
+    if (/^[0-6]$/.test(token)) return String(Number(token) + 1);
+    throw weekdayProblem(token);
+  };
+  return field
+    .split(',')
+    .map((part) => {
+      const [base = '', step, ...extra] = part.split('/');
+      if (extra.length > 0 || (step !== undefined && !/^\d+$/.test(step))) throw weekdayProblem(part);
+      const bounds = base.split('-');
+      if (bounds.length > 2) throw weekdayProblem(part);
+      const range = base === '*' ? (step === undefined ? '*' : '1-7') : bounds.map(day).join('-');
+      return step === undefined ? range : `${range}/${step}`;
+    })
+    .join(',');
+}
+
+/** Cron's weekday numbers (not step sizes after "/") as names, which read the same in both. */
+function namedWeekdays(field: string): string {
+  return field.replace(/(^|[^/\d])(\d+)/g, (all, before: string, digits: string) => {
+    const name = CRON_DAYS[Number(digits)];
+    return name === undefined ? all : before + name;
   });
 }
 
@@ -60,7 +87,7 @@ export function cronOf(body: Record<string, unknown>): string {
   const fields = Object.fromEntries(
     CRON_FIELDS.map((field, index) => [field, given[field] ?? (index > last ? MINIMUM[field] : '*')]),
   ) as CronFields;
-  const weekday = fields.day_of_week === '*' ? '*' : namedDays(fields.day_of_week, APS_DAYS, '0 is Monday, 6 is Sunday');
+  const weekday = fields.day_of_week === '*' ? '*' : cronWeekday(fields.day_of_week);
   return [fields.minute, fields.hour, fields.day, fields.month, weekday].join(' ');
 }
 
@@ -79,11 +106,5 @@ export function fieldsOf(cron: string | null): CronFields {
   const expression = ALIASES[(cron ?? '').trim().toLowerCase()] ?? cron ?? '* * * * *';
   const parts = expression.trim().split(/\s+/);
   const [minute = '*', hour = '*', day = '*', month = '*', weekday = '*'] = parts.length === 6 ? parts.slice(1) : parts;
-  let dayOfWeek = weekday;
-  try {
-    dayOfWeek = weekday === '*' ? '*' : namedDays(weekday.toLowerCase(), CRON_DAYS, '0 and 7 are Sunday');
-  } catch {
-    // Shown as stored.
-  }
-  return { month, day, week: '*', day_of_week: dayOfWeek, hour, minute };
+  return { month, day, week: '*', day_of_week: weekday === '*' ? '*' : namedWeekdays(weekday.toLowerCase()), hour, minute };
 }
