@@ -211,12 +211,12 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
     const schedule = input.scheduleId ? await existing(findSchedulesByIds(trx, [input.scheduleId]), 'schedule', input.scheduleId) : null;
     const scriptId = input.scriptId ?? schedule!.scriptId;
     const script = await existing(findScriptsByIds(trx, [scriptId]), 'script', scriptId);
-    if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
-    const parameters = runParameters(script, given);
     if (schedule && schedule.scriptId !== script.id) {
       const message = `Schedule "${schedule.name}" runs another script than "${script.name}".`;
       throw new ValidationError(message, [{ path: ['input', 'scheduleId'], message }]);
     }
+    if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
+    const parameters = runParameters(script, given);
     const hosts = await targetHosts(trx, input);
     const runs = await insertRunsOf(
       trx,

@@ -62,8 +62,8 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
         script,
         plan: { ...common, kind: 'script', executable: script.executable, body: script.body, steps: script.steps, stopOnFirstFailure: script.stopOnFirstFailure },
       });
-    } else if (builtinJobOf(jobClass)) {
-      const kind = builtinJobOf(jobClass)!;
+    } else if (builtinJobOf(jobClass) !== undefined) {
+      const kind = builtinJobOf(jobClass)!; // the job itself, or the built-in an ndscheduler class names
       if (kind === 'command' && !script.jobArgs.every((arg) => typeof arg === 'string' || typeof arg === 'number')) {
         result.set(run.id, { error: 'a command job takes strings: the program, then its arguments' });
         continue;
