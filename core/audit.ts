@@ -52,12 +52,35 @@ export type RecordChange = (change: Change) => void;
  */
 export async function audited<T>(deps: ChangeDeps, work: (trx: Db, record: RecordChange) => Promise<T>): Promise<T> {
   const changes: Change[] = [];
+  if (deps.db.isTransaction) {
+    // Part of a larger change (inOneTransaction): written in its transaction, told after its commit.
+    const value = await work(deps.db, (change) => changes.push(change));
+    const written = await insertEvents(deps.db, changes.map((change) => toNewEvent(deps.actor, change)));
+    for (const event of written) deps.onEvent?.(event);
+    return value;
+  }
   const [result, events] = await deps.db.transaction().execute(async (trx) => {
     const value = await work(trx, (change) => changes.push(change));
     const written = await insertEvents(trx, changes.map((change) => toNewEvent(deps.actor, change)));
     return [value, written] as const;
   });
   for (const event of events) deps.onEvent?.(event);
+  return result;
+}
+
+/**
+ * Runs several services' changes as one: `work` gets deps whose database is one transaction, so
+ * every change and its events are written, or none (an ndscheduler job is a script and its
+ * schedule). Listeners hear of the events and withdrawn runs only after the commit.
+ */
+export async function inOneTransaction<T>(deps: ChangeDeps, work: (deps: ChangeDeps) => Promise<T>): Promise<T> {
+  const events: AuditEvent[] = [];
+  const withdrawn: Run[] = [];
+  const result = await deps.db.transaction().execute((trx) =>
+    work({ ...deps, db: trx, onEvent: (event) => events.push(event), onRunsDeleted: (runs) => withdrawn.push(...runs) }),
+  );
+  for (const event of events) deps.onEvent?.(event);
+  if (withdrawn.length > 0) deps.onRunsDeleted?.(withdrawn);
   return result;
 }
 

@@ -23,6 +23,7 @@ import {
   type Stamp,
 } from '../db/run.repository';
 import type { RunState } from '../db/schema';
+import { findSchedulesByIds } from '../db/schedule.repository';
 import { findScriptsByIds, type Script } from '../db/script.repository';
 import { audited, diff, type ChangeDeps } from './audit';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from './errors';
@@ -138,12 +139,15 @@ async function existingRun(db: Db, id: string): Promise<Run> {
 // Starting runs
 
 export interface StartRunInput {
-  scriptId: string;
+  /** The script; it may be left out when scheduleId is given (then it is the schedule's). */
+  scriptId?: string | null;
   /** One host; or */
   hostId?: string | null;
   /** every host of a group (one run each). Neither: the local host. */
   groupId?: string | null;
   parameters?: { name: string; value: string }[] | null;
+  /** Runs it for this schedule of the script, now (ndscheduler's "run a job"): the runs link to it. */
+  scheduleId?: string | null;
 }
 
 function parameterProblems(given: readonly { name: string; value: string }[]): FieldProblem[] {
@@ -201,9 +205,16 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
   if (input.hostId && input.groupId) {
     problems.push({ path: ['input', 'groupId'], message: 'Give a hostId or a groupId, not both.' });
   }
+  if (!input.scriptId && !input.scheduleId) problems.push({ path: ['input', 'scriptId'], message: 'Give the script to run (or a schedule of it).' });
   check(problems);
   return audited(deps, async (trx, record) => {
-    const script = await existing(findScriptsByIds(trx, [input.scriptId]), 'script', input.scriptId);
+    const schedule = input.scheduleId ? await existing(findSchedulesByIds(trx, [input.scheduleId]), 'schedule', input.scheduleId) : null;
+    const scriptId = input.scriptId ?? schedule!.scriptId;
+    const script = await existing(findScriptsByIds(trx, [scriptId]), 'script', scriptId);
+    if (schedule && schedule.scriptId !== script.id) {
+      const message = `Schedule "${schedule.name}" runs another script than "${script.name}".`;
+      throw new ValidationError(message, [{ path: ['input', 'scheduleId'], message }]);
+    }
     if (!script.enabled) throw new ConflictError(`Script "${script.name}" is disabled; enable it to run it.`);
     const parameters = runParameters(script, given);
     const hosts = await targetHosts(trx, input);
@@ -218,6 +229,7 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
         triggeredByUserId: caller.userId,
         triggeredBy: caller.username,
         parameters,
+        scheduleId: schedule?.id ?? null,
       })),
     );
     for (const run of runs) {
@@ -226,8 +238,8 @@ export async function startRun(deps: ChangeDeps, caller: Caller, input: StartRun
         objectType: 'Run',
         objectId: run.id,
         objectName: run.scriptName,
-        summary: `Started "${run.scriptName}" on "${run.hostName}"`,
-        details: { after: runSummary(run) },
+        summary: `Started "${run.scriptName}" on "${run.hostName}"${schedule ? ` for schedule "${schedule.name}"` : ''}`,
+        details: { after: runSummary(run), ...(schedule && { scheduleId: schedule.id, schedule: schedule.name }) },
       });
     }
     return runs;

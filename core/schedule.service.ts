@@ -76,6 +76,8 @@ export interface CreateScheduleInput extends ScheduleSettings {
   name: string;
   scriptId: string;
   when: ScheduleWhen;
+  /** The script was made for this schedule alone (an ndscheduler job, core/job.service.ts). Default false. */
+  ownsScript?: boolean;
 }
 
 export interface UpdateScheduleInput extends ScheduleSettings {
@@ -310,6 +312,7 @@ export async function createSchedule(deps: ChangeDeps, input: CreateScheduleInpu
         missedWindowSeconds: input.missedWindowSeconds ?? 3600,
         overlapPolicy: input.overlapPolicy ?? 'allow',
         parameters: toObject(input.parameters ?? []),
+        ownsScript: input.ownsScript ?? false,
         nextRunAt: computeNextRun({ ...when!, enabled, lastRunAt: null }, now),
       };
       const schedule = await insertSchedule(trx, values);

@@ -225,6 +225,10 @@ export interface RunFilter {
   since?: Date;
   /** Created before this moment. */
   until?: Date;
+  /** Scheduled for (or, when not scheduled, created) at or after this moment. */
+  scheduledSince?: Date;
+  /** Scheduled for (or, when not scheduled, created) before this moment. */
+  scheduledUntil?: Date;
   /** Case-insensitive text in the script name. */
   search?: string;
 }
@@ -246,6 +250,9 @@ export async function listRuns(db: Db, filter: RunFilter, args: PageArgs): Promi
   if (filter.triggers?.length) query = query.where('trigger', 'in', filter.triggers);
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
+  // The same expression as the index runs_scheduled_time_idx.
+  if (filter.scheduledSince) query = query.where(sql<Date>`coalesce(scheduled_for, created_at)`, '>=', filter.scheduledSince);
+  if (filter.scheduledUntil) query = query.where(sql<Date>`coalesce(scheduled_for, created_at)`, '<', filter.scheduledUntil);
   if (filter.search) query = query.where('script_name', 'ilike', containing(filter.search));
   return paginateAs(query, args, { expression: 'runs.created_at', type: 'timestamptz', direction: 'desc', id: 'runs.id' }, toRun);
 }

@@ -29,6 +29,8 @@ export interface Schedule {
   missedWindowSeconds: number;
   overlapPolicy: OverlapPolicy;
   parameters: Record<string, string>;
+  /** Made together with a script of its own (an ndscheduler job): deleting the job deletes the script. */
+  ownsScript: boolean;
   lastRunAt: Date | null;
   nextRunAt: Date | null;
   createdAt: Date;
@@ -54,6 +56,7 @@ export function toSchedule(row: Selectable<SchedulesTable>): Schedule {
     missedWindowSeconds: row.missed_window_seconds,
     overlapPolicy: row.overlap_policy,
     parameters: row.parameters,
+    ownsScript: row.owns_script,
     lastRunAt: row.last_run_at,
     nextRunAt: row.next_run_at,
     createdAt: row.created_at,
@@ -82,6 +85,7 @@ function toRow(values: Partial<ScheduleValues>) {
     missed_window_seconds: values.missedWindowSeconds,
     overlap_policy: values.overlapPolicy,
     parameters: values.parameters === undefined ? undefined : JSON.stringify(values.parameters),
+    owns_script: values.ownsScript,
     next_run_at: values.nextRunAt,
   };
 }

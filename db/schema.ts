@@ -184,6 +184,7 @@ export interface SchedulesTable {
   last_run_at: NullableTimestamp;
   next_run_at: NullableTimestamp;
   round_robin_next: Int;
+  owns_script: Generated<boolean>;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
 }

@@ -134,6 +134,12 @@ export async function listBoundScripts(db: Db): Promise<Script[]> {
   return rows.map(toScript);
 }
 
+/** The script of exactly this name, ignoring case. */
+export async function findScriptByName(db: Db, name: string): Promise<Script | undefined> {
+  const row = await db.selectFrom('scripts').selectAll().where(sql<boolean>`lower(name) = lower(${name})`).executeTakeFirst();
+  return row && toScript(row);
+}
+
 export interface ScriptFilter {
   /** Case-insensitive text in the name. */
   search?: string;

@@ -174,6 +174,8 @@ const RunFilterInput = builder.inputType('RunFilter', {
     checkId: t.id({ description: 'Runs reported to this check.' }),
     since: t.field({ type: 'DateTime', description: 'Runs created at or after this moment.' }),
     until: t.field({ type: 'DateTime', description: 'Runs created before this moment.' }),
+    scheduledSince: t.field({ type: 'DateTime', description: 'Runs scheduled for this moment or later (a run without a schedule: created then or later).' }),
+    scheduledUntil: t.field({ type: 'DateTime', description: 'Runs scheduled for before this moment (a run without a schedule: created before it).' }),
     search: t.string({ description: 'Text in the script name (case-insensitive).' }),
   }),
 });
@@ -191,6 +193,8 @@ function runFilter(f: RunFilterArg | null | undefined): RunFilter {
     checkId: f.checkId ? decodeId('Check', f.checkId, 'filter.checkId') : undefined,
     since: f.since ?? undefined,
     until: f.until ?? undefined,
+    scheduledSince: f.scheduledSince ?? undefined,
+    scheduledUntil: f.scheduledUntil ?? undefined,
     search: f.search ?? undefined,
   };
 }
@@ -267,13 +271,14 @@ const RunParameterInput = builder.inputType('RunParameterInput', {
 const StartRunInput = builder.inputType('StartRunInput', {
   description: 'What to run, and where. Give a host, a group, or neither (the local host).',
   fields: (t) => ({
-    scriptId: t.id({ required: true, description: 'The script; it must be enabled.' }),
+    scriptId: t.id({ description: 'The script; it must be enabled. Required unless scheduleId is given (then it is that schedule\'s script).' }),
     hostId: t.id({ description: 'Run on this host. Default: the local host.' }),
     groupId: t.id({ description: 'Run on every enabled host of this group, one run each (instead of hostId).' }),
     parameters: t.field({
       type: [RunParameterInput],
       description: 'Values for parameters the script declares; the others take their defaults. An undeclared name is an error.',
     }),
+    scheduleId: t.id({ description: "Run it now for this schedule of the script (ndscheduler's \"run a job\"): the runs link to the schedule." }),
   }),
 });
 
@@ -329,10 +334,11 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: StartRunInput, required: true, description: 'What to run, and where.' }) },
     resolve: async (_root, { input }, ctx) => {
       const runs = await startRun(changeDeps(ctx), callerOf(ctx), {
-        scriptId: decodeId('Script', input.scriptId, 'input.scriptId'),
+        scriptId: input.scriptId ? decodeId('Script', input.scriptId, 'input.scriptId') : null,
         hostId: input.hostId ? decodeId('Host', input.hostId, 'input.hostId') : null,
         groupId: input.groupId ? decodeId('Group', input.groupId, 'input.groupId') : null,
         parameters: input.parameters,
+        scheduleId: input.scheduleId ? decodeId('Schedule', input.scheduleId, 'input.scheduleId') : null,
       });
       const notify = runNotifier(ctx.app.pubsub);
       for (const run of runs) notify.runUpdated(run);

@@ -138,6 +138,9 @@ ScheduleRef.implement({
       description: 'Values its runs give the script\'s parameters, by name.',
       resolve: (s) => Object.entries(s.parameters).map(([name, value]) => ({ name, value })).sort((a, b) => a.name.localeCompare(b.name)),
     }),
+    ownsScript: t.exposeBoolean('ownsScript', {
+      description: 'Whether its script was made for it alone, as a job (createJob): deleteJob deletes that script with it.',
+    }),
     lastRunAt: t.expose('lastRunAt', { type: 'DateTime', nullable: true, description: 'When it last fired; null when it never has.' }),
     nextRunAt: t.expose('nextRunAt', {
       type: 'DateTime',
@@ -227,7 +230,7 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const WhenInput = builder.inputType('ScheduleWhenInput', {
+export const WhenInput = builder.inputType('ScheduleWhenInput', {
   description: 'When a schedule fires. Give exactly the fields of its kind: CRON takes cron (and timezone), INTERVAL intervalSeconds, ONCE runAt.',
   fields: (t) => ({
     kind: t.field({ type: ScheduleKindEnum, required: true, description: 'How it says when to run.' }),
@@ -309,9 +312,9 @@ type SettingsArgs = {
   parameters?: { name: string; value: string }[] | null;
 };
 
-type WhenArgs = { kind: ScheduleKind; cron?: string | null; timezone?: string | null; intervalSeconds?: number | null; runAt?: Date | null };
+export type WhenArgs = { kind: ScheduleKind; cron?: string | null; timezone?: string | null; intervalSeconds?: number | null; runAt?: Date | null };
 
-const when = (w: WhenArgs): ScheduleWhen => ({ ...w });
+export const when = (w: WhenArgs): ScheduleWhen => ({ ...w });
 
 /** Decodes the ids of the shared settings; null means "not given". */
 function settings(input: SettingsArgs): ScheduleSettings {
@@ -331,7 +334,7 @@ function settings(input: SettingsArgs): ScheduleSettings {
 }
 
 /** Tells `scheduleUpdated` subscribers; call after the change has committed. */
-function publishSchedule(ctx: Context, id: string, change: { deleted?: boolean; created?: boolean } = {}): void {
+export function publishSchedule(ctx: Context, id: string, change: { deleted?: boolean; created?: boolean } = {}): void {
   ctx.app.pubsub.publish('scheduleUpdated', { id, deleted: change.deleted ?? false, ...(change.created && { created: true }) });
 }
 

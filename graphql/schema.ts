@@ -12,6 +12,7 @@ import './group';
 import './script';
 import './attachment';
 import './schedule';
+import './job';
 import './run';
 import './check';
 import './options';

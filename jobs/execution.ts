@@ -13,10 +13,6 @@
 import type { OutputStream } from '../db/run-output.repository';
 import type { Step } from '../db/script.repository';
 
-/** The built-in job types (a script's `jobClass`); a script without one runs its body or steps. */
-export type BuiltinJob = 'command' | 'http' | 'noop';
-export const BUILTIN_JOBS: readonly BuiltinJob[] = ['command', 'http', 'noop'];
-
 export interface PlannedAttachment {
   /** Absolute, or relative to the working directory. */
   path: string;

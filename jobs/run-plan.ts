@@ -9,7 +9,8 @@ import type { Run } from '../db/run.repository';
 import type { Script } from '../db/script.repository';
 import { mergeEnvironment, serverVariables } from '../core/run-environment';
 import type { SecretBox } from '../core/secrets';
-import { BUILTIN_JOBS, type BuiltinJob, type ExecutionPlan, type PlannedAttachment } from './execution';
+import { BUILTIN_JOBS, builtinJobOf, JOB_CLASS_ALIASES } from '../core/job-class';
+import type { ExecutionPlan, PlannedAttachment } from './execution';
 
 /** A plan, or why the run cannot start (it fails with that summary). */
 export type Prepared = { plan: ExecutionPlan; script: Script } | { error: string };
@@ -61,8 +62,8 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
         script,
         plan: { ...common, kind: 'script', executable: script.executable, body: script.body, steps: script.steps, stopOnFirstFailure: script.stopOnFirstFailure, parameters: run.parameters },
       });
-    } else if ((BUILTIN_JOBS as readonly string[]).includes(jobClass)) {
-      const kind = jobClass as BuiltinJob;
+    } else if (builtinJobOf(jobClass) !== undefined) {
+      const kind = builtinJobOf(jobClass)!; // the job itself, or the built-in an ndscheduler class names
       if (kind === 'command' && !script.jobArgs.every((arg) => typeof arg === 'string' || typeof arg === 'number')) {
         result.set(run.id, { error: 'a command job takes strings: the program, then its arguments' });
         continue;
@@ -70,7 +71,7 @@ export async function preparePlans(db: Db, secrets: SecretBox, runs: readonly Ru
       const args = kind === 'command' ? script.jobArgs.map(String) : script.jobArgs;
       result.set(run.id, { script, plan: { ...common, kind, args } as ExecutionPlan });
     } else {
-      result.set(run.id, { error: `unknown job class "${jobClass}" (built-in job classes: ${BUILTIN_JOBS.join(', ')})` });
+      result.set(run.id, { error: `unknown job class "${jobClass}" (built-in job classes: ${[...BUILTIN_JOBS, ...Object.keys(JOB_CLASS_ALIASES)].join(', ')})` });
     }
   }
   return result;

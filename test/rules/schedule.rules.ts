@@ -16,5 +16,11 @@ export const rules: Rules = {
   'Mutation.deleteSchedule': { minimum: 'admin', operation: `mutation { deleteSchedule(id: "${gid('Schedule')}") { __typename } }` },
   'Mutation.pauseSchedule': { minimum: 'operator', operation: `mutation { pauseSchedule(id: "${gid('Schedule')}") { __typename } }` },
   'Mutation.resumeSchedule': { minimum: 'operator', operation: `mutation { resumeSchedule(id: "${gid('Schedule')}") { __typename } }` },
+  'Mutation.createJob': {
+    minimum: 'admin',
+    operation: `mutation { createJob(input: { name: "", jobClass: "noop", when: { kind: INTERVAL, intervalSeconds: 60 } }) { __typename } }`,
+  },
+  'Mutation.updateJob': { minimum: 'admin', operation: `mutation { updateJob(input: { id: "${gid('Schedule')}" }) { __typename } }` },
+  'Mutation.deleteJob': { minimum: 'admin', operation: `mutation { deleteJob(id: "${gid('Schedule')}") { __typename } }` },
   'Subscription.scheduleUpdated': { minimum: 'viewer', operation: `subscription { scheduleUpdated { kind } }` },
 };
