@@ -120,6 +120,10 @@ RunRef.implement({
       description: "What an outside tool reported that has no field of its own (a VirtShell task's fields, a job's result), as a JSON object.",
       resolve: (run) => run.external,
     }),
+    reporter: t.exposeString('reporter', {
+      nullable: true,
+      description: 'The outside tool that reported it, when it has its own API: `virtshell` for VirtShell tasks. Null for other runs.',
+    }),
     result: t.field({
       type: 'JSON',
       nullable: true,
@@ -175,6 +179,8 @@ const RunFilterInput = builder.inputType('RunFilter', {
     since: t.field({ type: 'DateTime', description: 'Runs created at or after this moment.' }),
     until: t.field({ type: 'DateTime', description: 'Runs created before this moment.' }),
     search: t.string({ description: 'Text in the script name (case-insensitive).' }),
+    reporter: t.string({ description: 'Runs reported by this outside tool (e.g. `virtshell`).' }),
+    reportedStatus: t.string({ description: "Runs whose reporter's own status (`external.status`) is exactly this, e.g. a VirtShell task's `in progress`." }),
   }),
 });
 
@@ -192,6 +198,8 @@ function runFilter(f: RunFilterArg | null | undefined): RunFilter {
     since: f.since ?? undefined,
     until: f.until ?? undefined,
     search: f.search ?? undefined,
+    reporter: f.reporter ?? undefined,
+    reportedStatus: f.reportedStatus ?? undefined,
   };
 }
 
@@ -314,8 +322,8 @@ const UpdateReportedRunInput = builder.inputType('UpdateReportedRunInput', {
   }),
 });
 
-function callerOf(ctx: SignedInContext): Caller {
-  return { userId: ctx.viewer.user.id, username: ctx.viewer.user.username, viaApiKey: ctx.viewer.via === 'apiKey' };
+export function callerOf(ctx: SignedInContext): Caller {
+  return { userId: ctx.viewer.user.id, username: ctx.viewer.user.username, viaApiKey: ctx.viewer.via === 'apiKey' || ctx.viewer.via === 'accessKey' };
 }
 
 const ERRORS = [ValidationError, NotFoundError, ConflictError];
