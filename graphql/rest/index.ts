@@ -3,6 +3,7 @@
  * Each is one file of this folder (Otto's execution side has a second); the plumbing is server.ts.
  */
 import { otto } from './otto';
+import { virtshell } from './virtshell';
 import type { Dialect } from './route-table';
 
-export const DIALECTS: readonly Dialect[] = [otto];
+export const DIALECTS: readonly Dialect[] = [virtshell, otto];
