@@ -40,11 +40,18 @@ export function stateOfTaskStatus(status: unknown, otherwise: RunState): RunStat
 /** Now, as the seed writes times: Unix seconds as text. */
 const unixNow = () => String(Math.floor(Date.now() / 1000));
 
+/** What a value is, in a sentence ("got an array"). */
+function kindOf(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
 function clientFields(fields: unknown, what: string): Record<string, unknown> {
   if (!fields || typeof fields !== 'object' || Array.isArray(fields)) {
-    throw new ValidationError(`${what} must be a JSON object, e.g. {"description": "clone virtual machine database_01", "status": "pending"}.`, [
-      { path: ['input', 'fields'], message: 'Not a JSON object.' },
-    ]);
+    const message = `${what} must be a JSON object, e.g. {"description": "clone virtual machine database_01", "status": "pending"}; got ${kindOf(fields)}.`;
+    throw new ValidationError(message, [{ path: ['input', 'fields'], message: `Not a JSON object: ${kindOf(fields)}.` }]);
   }
   const own = Object.entries(fields as Record<string, unknown>).filter(([key]) => !SERVER_FIELDS.includes(key));
   return Object.fromEntries(own);

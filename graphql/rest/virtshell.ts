@@ -51,24 +51,24 @@ function taskOf(run: RunNode): Record<string, unknown> {
   return { uuid: decodeId('Run', run.id), description, status, type, object_uuid, created, last_update, log, ...rest };
 }
 
-/** The task in a POST or PUT body: a JSON object. */
-function taskBody(req: RestRequest): Record<string, unknown> {
+/**
+ * The JSON of a POST or PUT body (undefined when empty). Whether it is a task (an object) is the
+ * mutation's to say, after it has checked the caller's role.
+ */
+function taskBody(req: RestRequest): unknown {
   if (!JSON_BODY_TYPES.has(req.body.mediaType)) {
     throw fail('unsupported_media_type', `Send the task as JSON ("Content-Type: application/json"), not ${req.body.mediaType}.`);
   }
-  if (req.body.empty) throw fail('validation', 'The request body is empty: send the task as a JSON object.');
-  const value = req.body.json('The request body is not valid JSON: send the task as a JSON object.');
-  if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw fail('validation', 'The task must be a JSON object, e.g. {"description": "clone virtual machine database_01", "status": "pending"}.');
-  }
-  return value as Record<string, unknown>;
+  return req.body.empty ? undefined : req.body.json('The request body is not valid JSON: send the task as a JSON object.');
 }
 
-/** The `:uuid` of a request, or 404 when it cannot name a task. */
+/** Names no task: what a `:uuid` that is not a UUID is looked up as, so GraphQL still checks the caller first. */
+const NO_TASK = '00000000-0000-0000-0000-000000000000';
+
+/** The `:uuid` of a request as a run id. */
 function taskId(req: RestRequest): string {
   const id = req.params.uuid!;
-  if (!isUuid(id)) throw fail('not_found', NOT_FOUND);
-  return id.toLowerCase();
+  return isUuid(id) ? id.toLowerCase() : NO_TASK;
 }
 
 const ONE = `query($id: ID!) { run(id: $id) { id reporter external } }`;
@@ -144,10 +144,7 @@ function routesUnder(prefix: string): Route[] {
       path: `${tasks}/:uuid`,
       access: 'checkin',
       operation: `mutation($input: UpdateTaskInput!) { updateTask(input: $input) { ${ERROR_FIELDS} ... on UpdateTaskSuccess { data { id } } } }`,
-      variables: (req) => {
-        const id = taskId(req);
-        return { input: { id, fields: taskBody(req) } };
-      },
+      variables: (req) => ({ input: { id: taskId(req), fields: taskBody(req) } }),
       reply: () => json(200, { update: 'success' }),
     },
   ];
