@@ -402,13 +402,13 @@ export async function reportRun(deps: ChangeDeps, caller: Caller, input: ReportR
  * Changes a reported run. Its reporter is the authority on it, so any state may follow any
  * other (a tool may retry a failed task); the update still expects the state it read, so two
  * concurrent updates cannot silently overwrite each other. `external` is merged key by key.
- * `amend` adds changes that depend on what the run holds (a reporter's history of its own
- * fields): the run is locked while it reads it, so concurrent amendments apply one after another.
+ * The run is locked while it is read, so concurrent updates apply one after another; `amend`
+ * adds changes computed from what it holds then (a reporter's history of its own fields).
  */
 export async function updateReportedRun(deps: ChangeDeps, given: UpdateReportedRunInput, amend?: ReportedRunAmendment): Promise<Run> {
   check(reportedProblems(given));
   return audited(deps, async (trx, record) => {
-    const run = amend ? await lockRun(trx, given.id) : await findRunById(trx, given.id);
+    const run = await lockRun(trx, given.id);
     if (!run) throw new NotFoundError(`There is no run with id "${given.id}".`);
     const input: UpdateReportedRunInput = amend ? { ...given, ...amend(run) } : given;
     if (amend) check(reportedProblems(input));

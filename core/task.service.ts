@@ -32,6 +32,9 @@ const STATE_OF_STATUS: Record<string, RunState> = {
   failed: 'failed',
 };
 
+/** The statuses that mean a run state (the seed's, and `success`), in lower case. */
+export const TASK_STATUSES: readonly string[] = Object.keys(STATE_OF_STATUS);
+
 /** The run state a task status means, or `otherwise` for a status Runboard does not know. */
 export function stateOfTaskStatus(status: unknown, otherwise: RunState): RunState {
   return (typeof status === 'string' && STATE_OF_STATUS[status.trim().toLowerCase()]) || otherwise;

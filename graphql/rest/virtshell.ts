@@ -10,6 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Credentials } from '../../core/auth.service';
+import { isUuid } from '../../core/ids';
+import { TASK_REPORTER as REPORTER, TASK_STATUSES } from '../../core/task.service';
 import { decodeId } from '../ids';
 import { ERROR_FIELDS, fail, RestFailure, type Dialect, type RestReply, type RestRequest, type Route, type RouteTools } from './route-table';
 
@@ -24,17 +26,14 @@ export const DATE_SKEW_MS = 15 * 60 * 1000;
 export const LIST_MAX = 1000;
 const PAGE = 200;
 
-const REPORTER = 'virtshell';
 const JSON_TYPE = { 'content-type': 'application/json' };
 const NOT_FOUND = 'document not found';
 
-/** The statuses the seed documents: `GET …/tasks/<one of these>` lists by status, as its example does. */
-const DOCUMENTED_STATUSES = new Set(['pending', 'in progress', 'sucess', 'success', 'failed']);
+/** `GET …/tasks/<a status Runboard knows>` lists by status, as the seed's example does. */
+const DOCUMENTED_STATUSES = new Set(TASK_STATUSES);
 
 /** Body types a task may come in: JSON, also under curl's default for `-d` and as plain text. */
 const JSON_BODY_TYPES = new Set(['', 'application/json', 'application/x-www-form-urlencoded', 'text/plain']);
-
-const isUuid = (value: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 
 function json(status: number, body: unknown): RestReply {
   return { status, headers: JSON_TYPE, body: JSON.stringify(body) };
