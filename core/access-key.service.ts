@@ -15,12 +15,13 @@ import type { Db } from '../db/database';
 import type { Page, PageArgs } from '../db/pagination';
 import { findUserById } from '../db/user.repository';
 import { generateAccessKey, isAccessKeyId, signatureMatches } from './access-key';
+import { newKeyNameAndCeiling } from './api-key.service';
 import { audited, type ChangeDeps } from './audit';
 import type { AuthDeps, Viewer } from './auth.service';
-import { ConflictError, NotFoundError, UnauthenticatedError, ValidationError } from './errors';
+import { ConflictError, NotFoundError, UnauthenticatedError } from './errors';
 import { isUuid } from './ids';
 import { throttleKeys } from './login-throttle';
-import { roleAllows, weakerRole, type Role } from './roles';
+import { weakerRole, type Role } from './roles';
 import type { SecretBox } from './secrets';
 
 export interface CreateAccessKeyInput {
@@ -35,15 +36,7 @@ export async function createAccessKey(
   viewer: Viewer,
   input: CreateAccessKeyInput,
 ): Promise<{ accessKey: AccessKey; secret: string }> {
-  const name = input.name.trim();
-  if (name.length < 1 || name.length > 100) {
-    throw new ValidationError('Give the key a name of 1–100 characters.', [{ path: ['input', 'name'], message: 'Give the key a name of 1–100 characters.' }]);
-  }
-  const roleCeiling = input.roleCeiling ?? viewer.role;
-  if (!roleAllows(viewer.role, roleCeiling)) {
-    const message = `A key cannot do more than you: your role is ${viewer.role}, the key asked for ${roleCeiling}.`;
-    throw new ValidationError(message, [{ path: ['input', 'role'], message }]);
-  }
+  const { name, roleCeiling } = newKeyNameAndCeiling(viewer, input);
   const { keyId, secret } = generateAccessKey();
   return audited(deps, async (trx, record) => {
     const accessKey = await insertAccessKey(trx, { userId: viewer.user.id, name, keyId, secretSealed: deps.secrets.seal(secret), roleCeiling });
