@@ -22,8 +22,11 @@ export interface CreateApiKeyInput {
   expiresAt?: Date | null;
 }
 
-/** Creates a key for the viewer; the token is returned once and never stored. */
-export async function createApiKey(deps: ChangeDeps, viewer: Viewer, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; token: string }> {
+/**
+ * The name and role ceiling of a new key (API or access key) of the viewer's: a name of 1–100
+ * characters, and a ceiling no higher than the viewer's role (default: that role).
+ */
+export function newKeyNameAndCeiling(viewer: Viewer, input: { name: string; roleCeiling?: Role | null }): { name: string; roleCeiling: Role } {
   const name = input.name.trim();
   if (name.length < 1 || name.length > 100) {
     throw new ValidationError('Give the key a name of 1–100 characters.', [{ path: ['input', 'name'], message: 'Give the key a name of 1–100 characters.' }]);
@@ -33,6 +36,12 @@ export async function createApiKey(deps: ChangeDeps, viewer: Viewer, input: Crea
     const message = `A key cannot do more than you: your role is ${viewer.role}, the key asked for ${roleCeiling}.`;
     throw new ValidationError(message, [{ path: ['input', 'role'], message }]);
   }
+  return { name, roleCeiling };
+}
+
+/** Creates a key for the viewer; the token is returned once and never stored. */
+export async function createApiKey(deps: ChangeDeps, viewer: Viewer, input: CreateApiKeyInput): Promise<{ apiKey: ApiKey; token: string }> {
+  const { name, roleCeiling } = newKeyNameAndCeiling(viewer, input);
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw new ValidationError('The expiry must be in the future.', [{ path: ['input', 'expiresAt'], message: 'The expiry must be in the future.' }]);
   }

@@ -5,17 +5,21 @@
 import type { Db } from '../db/database';
 import { findApiKeyByPrefix, touchApiKey } from '../db/api-key.repository';
 import { findUserById, findUserCredentials, type User } from '../db/user.repository';
+import { viewerFromAccessKey, type SignedRequest } from './access-key.service';
 import { apiKeyMatches, apiKeyPrefix, hashApiKeyToken } from './api-key';
 import { UnauthenticatedError, ValidationError } from './errors';
 import { throttleKeys, type LoginThrottle } from './login-throttle';
 import { PASSWORD_MAX_LENGTH, spendVerifyTime, verifyPassword } from './password';
 import { weakerRole, type Role } from './roles';
+import type { SecretBox } from './secrets';
 import type { ActiveSession, SessionStore } from './session';
 
 export interface AuthDeps {
   db: Db;
   sessions: SessionStore;
   throttle: LoginThrottle;
+  /** Opens access key secrets to check signatures. */
+  secrets: SecretBox;
 }
 
 /** The signed-in caller of a request. */
@@ -23,17 +27,20 @@ export interface Viewer {
   user: User;
   /** What the caller may do: the user's role, lowered to the key's ceiling for API keys. */
   role: Role;
-  via: 'session' | 'apiKey' | 'password';
+  via: 'session' | 'apiKey' | 'password' | 'accessKey';
   sessionId?: string;
   apiKeyId?: string;
   /** When the API key expires (epoch ms), for keys. */
   apiKeyExpiresAt?: number | null;
+  accessKeyId?: string;
 }
 
 export type Credentials =
   | { kind: 'session'; sessionId: string }
   | { kind: 'bearer'; token: string }
-  | { kind: 'basic'; username: string; secret: string };
+  | { kind: 'basic'; username: string; secret: string }
+  /** A request signed with an access key (VirtShell's header); only a REST dialect reads these. */
+  | ({ kind: 'accessKey' } & SignedRequest);
 
 /**
  * Reads credentials from request headers. An Authorization header wins over the cookie.
@@ -162,6 +169,8 @@ export async function authenticate(deps: AuthDeps, credentials: Credentials | un
       const user = await checkPassword(deps, credentials.username, credentials.secret, ip);
       return { viewer: { user, role: user.role, via: 'password' }, staleSession: false };
     }
+    case 'accessKey':
+      return { viewer: await viewerFromAccessKey(deps, credentials, ip), staleSession: false };
   }
 }
 

@@ -16,6 +16,7 @@ import {
   findRunById,
   findScriptByName,
   insertRuns,
+  lockRun,
   transitionRun,
   type NewRun,
   type Run,
@@ -345,11 +346,21 @@ export interface ReportRunInput extends ReportedFields {
   hostName?: string | null;
   checkId?: string | null;
   state: RunState;
+  /** The outside tool reporting it, for tools whose runs are listed apart (`virtshell`). */
+  reporter?: string | null;
+  /**
+   * Link the script and host Runboard has of those names (default true). False for reports whose
+   * names describe outside work (a VirtShell task's description), which no Runboard script did.
+   */
+  linkByName?: boolean;
 }
 
 export interface UpdateReportedRunInput extends ReportedFields {
   id: string;
 }
+
+/** More changes, computed from the run as it is (locked) when the update is applied. */
+export type ReportedRunAmendment = (run: Run) => ReportedFields;
 
 function reportedProblems(input: ReportedFields): FieldProblem[] {
   const problems = textProblems(input.summary, ['input', 'summary'], 'the summary', SUMMARY_MAX);
@@ -402,11 +413,12 @@ export async function reportRun(deps: ChangeDeps, caller: Caller, input: ReportR
   problems.push(...timeProblems(input.state, startedAt, finishedAt, Boolean(input.finishedAt)));
   check(problems);
   return audited(deps, async (trx, record) => {
+    const linkByName = input.linkByName ?? true;
     const script = input.scriptId
       ? await existing(findScriptsByIds(trx, [input.scriptId]), 'script', input.scriptId)
-      : await findScriptByName(trx, input.scriptName!.trim());
+      : linkByName ? await findScriptByName(trx, input.scriptName!.trim()) : undefined;
     const hostName = input.hostName?.trim() || null;
-    const host = hostName ? await findHostByName(trx, hostName) : undefined;
+    const host = hostName && linkByName ? await findHostByName(trx, hostName) : undefined;
     if (input.checkId) await existing(findChecksByIds(trx, [input.checkId]), 'check', input.checkId);
     const run: NewRun = {
       scriptId: script?.id ?? null,
@@ -423,6 +435,7 @@ export async function reportRun(deps: ChangeDeps, caller: Caller, input: ReportR
       external: (input.external as Record<string, unknown> | null | undefined) ?? {},
       startedAt,
       finishedAt,
+      reporter: input.reporter ?? null,
     };
     const [created] = await insertRunsOf(trx, [run]);
     record({
@@ -441,11 +454,16 @@ export async function reportRun(deps: ChangeDeps, caller: Caller, input: ReportR
  * Changes a reported run. Its reporter is the authority on it, so any state may follow any
  * other (a tool may retry a failed task); the update still expects the state it read, so two
  * concurrent updates cannot silently overwrite each other. `external` is merged key by key.
+ * The run is locked while it is read, so concurrent updates apply one after another; `amend`
+ * adds changes computed from what it holds then (a reporter's history of its own fields).
  */
-export async function updateReportedRun(deps: ChangeDeps, input: UpdateReportedRunInput): Promise<Run> {
-  check(reportedProblems(input));
+export async function updateReportedRun(deps: ChangeDeps, given: UpdateReportedRunInput, amend?: ReportedRunAmendment): Promise<Run> {
+  check(reportedProblems(given));
   return audited(deps, async (trx, record) => {
-    const run = await existingRun(trx, input.id);
+    const run = await lockRun(trx, given.id);
+    if (!run) throw new NotFoundError(`There is no run with id "${given.id}".`);
+    const input: UpdateReportedRunInput = amend ? { ...given, ...amend(run) } : given;
+    if (amend) check(reportedProblems(input));
     if (run.trigger !== 'report') {
       throw new ConflictError(
         `${capitalize(describeRun(run))} was started by Runboard (${run.trigger}), not reported; only reported runs can be changed with updateReportedRun.`,

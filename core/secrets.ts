@@ -1,7 +1,8 @@
 /**
  * Secrets at rest: AES-256-GCM under a key derived (HKDF-SHA256) from RUNBOARD_SECRET. A sealed
  * value is `v1 (1 byte) | iv (12) | tag (16) | ciphertext`, so a later key rotation can tell
- * versions apart. Only the executor opens secrets; nothing that answers a query does.
+ * versions apart. Only the executor opens secrets, and the check of a signed request its access
+ * key's secret (core/access-key.service.ts); nothing that answers a query does.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 

@@ -15,6 +15,7 @@ import * as m20261204T0002 from './migrations/20261204T0002-check-sweep';
 import * as m20261204T0003 from './migrations/20261204T0003-notifications';
 import * as m20261204T0004 from './migrations/20261204T0004-agents';
 import * as m20261204T1900 from './migrations/20261204T1900-ndscheduler-jobs';
+import * as m20261204T1901 from './migrations/20261204T1901-access-keys-reporters';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '20261123T0001-users-sessions-keys': m20261123T0001,
@@ -26,6 +27,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '20261204T0003-notifications': m20261204T0003,
   '20261204T0004-agents': m20261204T0004,
   '20261204T1900-ndscheduler-jobs': m20261204T1900,
+  '20261204T1901-access-keys-reporters': m20261204T1901,
 };
 
 export function migrator(db: Db): Migrator {

@@ -46,6 +46,8 @@ export interface Run {
   notBefore: Date | null;
   /** What a built-in job returned (noop: its arguments; command: its return code; http: the response). */
   result: unknown;
+  /** The outside tool that reported it (`virtshell`); null for Runboard's own runs and generic reports. */
+  reporter: string | null;
 }
 
 export function toRun(row: Selectable<RunsTable>): Run {
@@ -79,6 +81,7 @@ export function toRun(row: Selectable<RunsTable>): Run {
     instanceId: row.instance_id,
     notBefore: row.not_before,
     result: row.result ?? null,
+    reporter: row.reporter,
   };
 }
 
@@ -90,6 +93,12 @@ export async function findRunsByIds(db: Db, ids: readonly string[]): Promise<Run
 
 export async function findRunById(db: Db, id: string): Promise<Run | undefined> {
   const row = await db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toRun(row);
+}
+
+/** A run, locked until the transaction ends (a change computed from what it holds now). */
+export async function lockRun(trx: Db, id: string): Promise<Run | undefined> {
+  const row = await trx.selectFrom('runs').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
   return row && toRun(row);
 }
 
@@ -116,6 +125,7 @@ export interface NewRun {
   notBefore?: Date | null;
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  reporter?: string | null;
 }
 
 export async function insertRuns(db: Db, runs: NewRun[]): Promise<Run[]> {
@@ -145,6 +155,7 @@ export async function insertRuns(db: Db, runs: NewRun[]): Promise<Run[]> {
         not_before: run.notBefore ?? null,
         started_at: run.startedAt ?? null,
         finished_at: run.finishedAt ?? null,
+        reporter: run.reporter ?? null,
       })),
     )
     .returningAll()
@@ -231,6 +242,10 @@ export interface RunFilter {
   scheduledUntil?: Date;
   /** Case-insensitive text in the script name. */
   search?: string;
+  /** Reported by this outside tool. */
+  reporter?: string;
+  /** The reporter's own status string (`external.status`), exactly. */
+  reportedStatus?: string;
 }
 
 /**
@@ -254,6 +269,9 @@ export async function listRuns(db: Db, filter: RunFilter, args: PageArgs): Promi
   if (filter.scheduledSince) query = query.where(sql<Date>`coalesce(scheduled_for, created_at)`, '>=', filter.scheduledSince);
   if (filter.scheduledUntil) query = query.where(sql<Date>`coalesce(scheduled_for, created_at)`, '<', filter.scheduledUntil);
   if (filter.search) query = query.where('script_name', 'ilike', containing(filter.search));
+  if (filter.reporter) query = query.where('reporter', '=', filter.reporter);
+  // The same expression as the index runs_reporter_status_created_idx.
+  if (filter.reportedStatus !== undefined) query = query.where(sql<string>`external->>'status'`, '=', filter.reportedStatus);
   return paginateAs(query, args, { expression: 'runs.created_at', type: 'timestamptz', direction: 'desc', id: 'runs.id' }, toRun);
 }
 

@@ -38,6 +38,19 @@ export interface ApiKeysTable {
   created_at: DefaultTimestamp;
 }
 
+/** A VirtShell access key: the secret is sealed (SecretBox), since verifying a signature needs it (migration 20261204T1900). */
+export interface AccessKeysTable {
+  id: Generated<string>;
+  user_id: string;
+  name: string;
+  key_id: string;
+  secret_sealed: Buffer;
+  role_ceiling: 'admin' | 'operator' | 'viewer';
+  revoked_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+  created_at: DefaultTimestamp;
+}
+
 type Json<T> = ColumnType<T, string | undefined, string>;
 type Int = ColumnType<number, number | undefined, number>;
 type BigIntCol = ColumnType<string, number | string | undefined, number | string>;
@@ -286,6 +299,8 @@ export interface RunsTable {
   dispatched_at: NullableTimestamp;
   /** The last output chunk number stored from the run's agent (0: none; migration 20261204T0004). */
   agent_output_seq: Generated<number>;
+  /** The outside tool that reported it (`virtshell`); null for Runboard's own runs (migration 20261204T1900). */
+  reporter: string | null;
 }
 
 /** A running Runboard process. */
@@ -352,6 +367,7 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   api_keys: ApiKeysTable;
+  access_keys: AccessKeysTable;
   hosts: HostsTable;
   groups: GroupsTable;
   group_hosts: GroupHostsTable;

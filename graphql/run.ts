@@ -120,6 +120,10 @@ RunRef.implement({
       description: "What an outside tool reported that has no field of its own (a VirtShell task's fields, a job's result), as a JSON object.",
       resolve: (run) => run.external,
     }),
+    reporter: t.exposeString('reporter', {
+      nullable: true,
+      description: 'The outside tool that reported it, when it has its own API: `virtshell` for VirtShell tasks. Null for other runs.',
+    }),
     result: t.field({
       type: 'JSON',
       nullable: true,
@@ -177,6 +181,8 @@ const RunFilterInput = builder.inputType('RunFilter', {
     scheduledSince: t.field({ type: 'DateTime', description: 'Runs scheduled for this moment or later (a run without a schedule: created then or later).' }),
     scheduledUntil: t.field({ type: 'DateTime', description: 'Runs scheduled for before this moment (a run without a schedule: created before it).' }),
     search: t.string({ description: 'Text in the script name (case-insensitive).' }),
+    reporter: t.string({ description: 'Runs reported by this outside tool (e.g. `virtshell`).' }),
+    reportedStatus: t.string({ description: "Runs whose reporter's own status (`external.status`) is exactly this, e.g. a VirtShell task's `in progress`." }),
   }),
 });
 
@@ -196,6 +202,8 @@ function runFilter(f: RunFilterArg | null | undefined): RunFilter {
     scheduledSince: f.scheduledSince ?? undefined,
     scheduledUntil: f.scheduledUntil ?? undefined,
     search: f.search ?? undefined,
+    reporter: f.reporter ?? undefined,
+    reportedStatus: f.reportedStatus ?? undefined,
   };
 }
 
@@ -319,8 +327,8 @@ const UpdateReportedRunInput = builder.inputType('UpdateReportedRunInput', {
   }),
 });
 
-function callerOf(ctx: SignedInContext): Caller {
-  return { userId: ctx.viewer.user.id, username: ctx.viewer.user.username, viaApiKey: ctx.viewer.via === 'apiKey' };
+export function callerOf(ctx: SignedInContext): Caller {
+  return { userId: ctx.viewer.user.id, username: ctx.viewer.user.username, viaApiKey: ctx.viewer.via === 'apiKey' || ctx.viewer.via === 'accessKey' };
 }
 
 const ERRORS = [ValidationError, NotFoundError, ConflictError];

@@ -47,6 +47,7 @@ const AuthMethodEnum = builder.enumType('AuthMethod', {
     SESSION: { value: 'session', description: 'A browser session (the runboard_session cookie).' },
     API_KEY: { value: 'apiKey', description: 'An API key, as a Bearer token or the password of HTTP Basic.' },
     PASSWORD: { value: 'password', description: 'A username and password in HTTP Basic.' },
+    ACCESS_KEY: { value: 'accessKey', description: 'A request signed with an access key (VirtShell\'s X-VirtShell-Authorization header).' },
   } as const,
 });
 

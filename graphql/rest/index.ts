@@ -9,5 +9,6 @@ import { otto } from './otto';
 import type { Dialect } from './route-table';
 import { scripto } from './scripto';
 import { slothci } from './slothci';
+import { virtshell } from './virtshell';
 
-export const DIALECTS: readonly Dialect[] = [scripto, ndscheduler, otto, slothci];
+export const DIALECTS: readonly Dialect[] = [scripto, ndscheduler, virtshell, otto, slothci];

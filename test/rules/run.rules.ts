@@ -10,6 +10,9 @@ export const rules: Rules = {
   // No script named: a validation error, so nothing is recorded.
   'Mutation.reportRun': { minimum: 'operator', operation: `mutation { reportRun(input: { state: SUCCEEDED }) { __typename } }` },
   'Mutation.updateReportedRun': { minimum: 'operator', operation: `mutation { updateReportedRun(input: { id: "${gid('Run')}" }) { __typename } }` },
+  // No fields: a validation error, so nothing is recorded.
+  'Mutation.reportTask': { minimum: 'operator', operation: `mutation { reportTask(input: {}) { __typename } }` },
+  'Mutation.updateTask': { minimum: 'operator', operation: `mutation { updateTask(input: { id: "${gid('Run')}" }) { __typename } }` },
   'Mutation.deleteRun': { minimum: 'admin', operation: `mutation { deleteRun(id: "${gid('Run')}") { __typename } }` },
   'Subscription.runUpdated': { minimum: 'viewer', operation: `subscription { runUpdated { id } }` },
   'Subscription.runOutput': { minimum: 'viewer', operation: `subscription { runOutput(runId: "${gid('Run')}") { seq } }` },
