@@ -168,22 +168,23 @@ const NEW_CHECK: CheckConfig = {
   graceSeconds: DEFAULT_GRACE_SECONDS,
 };
 
+/** Inserts a check and records its creation. */
+async function insertAudited(trx: Db, record: RecordChange, config: CheckConfig): Promise<Check> {
+  const check = await insertCheck(trx, config);
+  record({
+    action: 'check.created',
+    objectType: 'Check',
+    objectId: check.id,
+    objectName: check.name,
+    summary: `Created check ${label(check)}`,
+    details: { after: summary(check) },
+  });
+  return check;
+}
+
 export async function createCheck(deps: ChangeDeps, input: CreateCheckInput): Promise<Check> {
   const config = resolveConfig({ ...input, name: input.name ?? '' }, NEW_CHECK);
-  return uniquely(config, () =>
-    audited(deps, async (trx, record) => {
-      const check = await insertCheck(trx, config);
-      record({
-        action: 'check.created',
-        objectType: 'Check',
-        objectId: check.id,
-        objectName: check.name,
-        summary: `Created check ${label(check)}`,
-        details: { after: summary(check) },
-      });
-      return check;
-    }),
-  );
+  return uniquely(config, () => audited(deps, (trx, record) => insertAudited(trx, record, config)));
 }
 
 export async function updateCheck(deps: ChangeDeps, input: UpdateCheckInput): Promise<Check> {
@@ -441,15 +442,7 @@ export async function checkIn(deps: ChangeDeps, input: CheckInInput): Promise<Ch
     const config = resolveConfig({ ...fields, name: input.name ?? '' }, NEW_CHECK);
     return uniquely(config, () =>
       audited(deps, async (trx, record) => {
-        const created = await insertCheck(trx, config);
-        record({
-          action: 'check.created',
-          objectType: 'Check',
-          objectId: created.id,
-          objectName: created.name,
-          summary: `Created check ${label(created)}`,
-          details: { after: summary(created) },
-        });
+        const created = await insertAudited(trx, record, config);
         return reported ? (await pingLocked(trx, record, created, ping(created), times)).check : created;
       }),
     );

@@ -42,48 +42,31 @@ function toPing(row: Selectable<PingsTable>): Ping {
   };
 }
 
+function pingRow(ping: NewPing) {
+  return {
+    check_id: ping.checkId,
+    kind: ping.kind,
+    exit_code: ping.exitCode,
+    body: ping.body,
+    body_truncated: ping.bodyTruncated,
+    run_key: ping.runKey,
+    duration_ms: ping.durationMs,
+    source: ping.source,
+    remote_addr: ping.remoteAddr,
+    user_agent: ping.userAgent,
+    received_at: ping.receivedAt,
+  };
+}
+
 export async function insertPing(db: Db, ping: NewPing): Promise<Ping> {
-  const row = await db
-    .insertInto('pings')
-    .values({
-      check_id: ping.checkId,
-      kind: ping.kind,
-      exit_code: ping.exitCode,
-      body: ping.body,
-      body_truncated: ping.bodyTruncated,
-      run_key: ping.runKey,
-      duration_ms: ping.durationMs,
-      source: ping.source,
-      remote_addr: ping.remoteAddr,
-      user_agent: ping.userAgent,
-      received_at: ping.receivedAt,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await db.insertInto('pings').values(pingRow(ping)).returningAll().executeTakeFirstOrThrow();
   return toPing(row);
 }
 
 /** Inserts many pings in one statement (their rows are not read back). */
 export async function insertPings(db: Db, pings: readonly NewPing[]): Promise<void> {
   if (pings.length === 0) return;
-  await db
-    .insertInto('pings')
-    .values(
-      pings.map((ping) => ({
-        check_id: ping.checkId,
-        kind: ping.kind,
-        exit_code: ping.exitCode,
-        body: ping.body,
-        body_truncated: ping.bodyTruncated,
-        run_key: ping.runKey,
-        duration_ms: ping.durationMs,
-        source: ping.source,
-        remote_addr: ping.remoteAddr,
-        user_agent: ping.userAgent,
-        received_at: ping.receivedAt,
-      })),
-    )
-    .execute();
+  await db.insertInto('pings').values(pings.map(pingRow)).execute();
 }
 
 export async function findPingsByIds(db: Db, ids: readonly string[]): Promise<Ping[]> {

@@ -128,8 +128,24 @@ export interface NewRun {
   reporter?: string | null;
 }
 
+/** Rows per INSERT: PostgreSQL takes at most 65,535 parameters a statement (22 a run). */
+const RUNS_PER_INSERT = 2_000;
+
+/** Inserts runs, in statements of RUNS_PER_INSERT, all or none (in one transaction when there are several). */
 export async function insertRuns(db: Db, runs: NewRun[]): Promise<Run[]> {
   if (runs.length === 0) return [];
+  if (runs.length > RUNS_PER_INSERT) {
+    const insertAll = async (trx: Db) => {
+      const inserted: Run[] = [];
+      for (let i = 0; i < runs.length; i += RUNS_PER_INSERT) inserted.push(...(await insertRunRows(trx, runs.slice(i, i + RUNS_PER_INSERT))));
+      return inserted;
+    };
+    return db.isTransaction ? insertAll(db) : db.transaction().execute(insertAll);
+  }
+  return insertRunRows(db, runs);
+}
+
+async function insertRunRows(db: Db, runs: NewRun[]): Promise<Run[]> {
   const rows = await db
     .insertInto('runs')
     .values(

@@ -380,11 +380,11 @@ describe('VirtShell tasks', () => {
       expect((await call('GET', `${V1}/tasks/`, { as: readOnly })).status).toBe(200);
       const before = await taskCount();
       const write = await call('POST', `${V1}/tasks`, { as: readOnly, body: '{"description":"x"}', type: 'application/json' });
-      expect(write).toMatchObject({ status: 403, body: { error: expect.stringContaining('Your role (viewer) does not allow Mutation.reportTask') } });
+      expect(write).toMatchObject({ status: 403, body: { error: expect.stringMatching(/Your role \(viewer\) does not allow .*operator/) } });
       // The role is checked before the input: a viewer learns nothing about ids or bodies.
       for (const path of [`${V1}/tasks/0`, `${V1}/tasks/${randomUUID()}`]) {
         const update = await call('PUT', path, { as: readOnly, body: '[]', type: 'application/json' });
-        expect(update, path).toMatchObject({ status: 403, body: { error: expect.stringContaining('does not allow Mutation.updateTask') } });
+        expect(update, path).toMatchObject({ status: 403, body: { error: expect.stringMatching(/does not allow .*operator/) } });
       }
       expect(await taskCount()).toBe(before);
       // Nobody creates a key above their own role.

@@ -572,7 +572,7 @@ export const ndscheduler: Dialect = {
       return { status: 302, headers: { location: `/login?${new URLSearchParams({ error: failure.message, ...(next !== '/' && { next }) })}` } };
     }
     if (failure.kind === 'unauthenticated') {
-      if (req.headers.authorization) return json(401, { error: failure.message });
+      if (req.headers.authorization) return { ...json(401, { error: failure.message }), headers: { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="ndscheduler", charset="UTF-8"' } };
       if (req.method === 'GET') {
         const search = req.query.toString();
         return { status: 302, headers: { location: `/login?${new URLSearchParams({ next: `${req.pathname}${search ? `?${search}` : ''}` })}` } };

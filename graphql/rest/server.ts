@@ -126,21 +126,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       if (refusal) throw new RestFailure('forbidden', refusal.message);
     }
     const { viewer } = await authenticate(app, credentials, rest.ip);
-    return {
-      credentials,
-      context: {
-        app,
-        requestId,
-        log: app.log,
-        viewer,
-        ip: rest.ip,
-        userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : null,
-        secure: isSecure(req, app.config.trustProxy),
-        transport: 'http',
-        restDialect: dialect.name,
-        setCookie: (value) => cookies.push(value),
-      },
-    };
+    return { credentials, context: { ...anonymousContext(dialect, req, rest, requestId, cookies), viewer } };
   }
 
   async function handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
@@ -214,6 +200,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
     }
   }
 
+  /** The context of a request before its credentials are read (and of one without any). */
   function anonymousContext(dialect: Dialect, req: IncomingMessage, rest: RestRequest, requestId: string, cookies: string[]): Context {
     return {
       app,

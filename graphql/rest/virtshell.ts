@@ -191,9 +191,12 @@ export const virtshell: Dialect = {
     const unknownTask = failure.kind === 'not_found' && req.params.uuid !== undefined;
     if (unknownTask && req.method === 'PUT') return json(404, { update: 'error', reason: NOT_FOUND });
     if (unknownTask) return json(404, { error: NOT_FOUND });
-    if (failure.kind === 'unauthenticated' && header(req, SIGNATURE_HEADER) === undefined && !req.headers.authorization) {
-      return json(401, { error: `Send credentials: "${SIGNATURE_HEADER}: <AccessKeyId>:<Signature>", HTTP Basic, or "Authorization: Bearer <api key>".` });
-    }
-    return json(failure.status, { error: failure.message });
+    const reply =
+      failure.kind === 'unauthenticated' && header(req, SIGNATURE_HEADER) === undefined && !req.headers.authorization
+        ? json(401, { error: `Send credentials: "${SIGNATURE_HEADER}: <AccessKeyId>:<Signature>", HTTP Basic, or "Authorization: Bearer <api key>".` })
+        : json(failure.status, { error: failure.message });
+    // A 401 names the schemes that would be accepted.
+    if (reply.status === 401) reply.headers = { ...reply.headers, 'www-authenticate': 'VirtShell-HMAC-SHA1 realm="virtshell", Basic realm="virtshell", Bearer realm="virtshell"' };
+    return reply;
   },
 };
