@@ -53,8 +53,10 @@ function raiseTypedErrors(data: Record<string, unknown>): void {
 /** Unwraps `{ __typename: 'XSuccess', data }` results so routes read `data.createCheck.data` as the object. */
 export function createGraphQLRunner(yoga: GraphQLServer): GraphQLRunner {
   const documents = new Map<string, DocumentNode>();
+  // The envelope's functions take the context with each call (contextValue): built once, not per request.
+  let enveloped: ReturnType<GraphQLServer['getEnveloped']> | undefined;
   return async <T,>(context: Context, source: string, variables: Record<string, unknown> = {}) => {
-    const { schema, execute, parse } = yoga.getEnveloped({ prepared: context });
+    const { schema, execute, parse } = (enveloped ??= yoga.getEnveloped({}));
     let document = documents.get(source);
     if (!document) {
       const parsed = parse(source);
