@@ -63,6 +63,7 @@ describe('Scripto REST dialect', () => {
       expect(answer.json.last_exec).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
       expect(nearNow(answer.json.last_exec)).toBe(true);
       expect(answer.headers.get('location')).toBe(`${server.url}/api/v1/script/${answer.json.id}`);
+      expect(answer.headers.get('content-length')).toBe(String(Buffer.byteLength(answer.text)));
       // Pretty-printed with sorted keys, as Flask wrote it.
       expect(answer.text).toBe(`${JSON.stringify(Object.fromEntries(Object.entries(answer.json).sort()), null, 2)}\n`);
     });

@@ -64,14 +64,15 @@ function send(res: ServerResponse, reply: RestReply, requestId: string): void {
     return;
   }
   const headers: Record<string, string | string[]> = { 'x-request-id': requestId, 'cache-control': 'no-store', ...reply.headers };
-  let body: string | Buffer | undefined;
-  if (reply.body === undefined || reply.body === null) body = undefined;
-  else body = reply.body;
-  if (body !== undefined && !Object.keys(headers).some((name) => name.toLowerCase() === 'content-type')) {
+  const body = reply.body ?? undefined;
+  const named = (header: string) => Object.keys(headers).some((name) => name.toLowerCase() === header);
+  if (body !== undefined && !named('content-type')) {
     headers['content-type'] = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream';
   }
+  // A length, as the legacy servers sent, rather than a chunked body (none for 204 and 304).
+  if (reply.status !== 204 && reply.status !== 304 && !named('content-length')) headers['content-length'] = String(body === undefined ? 0 : Buffer.byteLength(body));
   res.writeHead(reply.status, headers);
-  res.end(body);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** A failure thrown by the core (outside GraphQL, e.g. while authenticating) in REST terms. */
