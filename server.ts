@@ -265,7 +265,7 @@ export async function start(overrides: Partial<Config> = {}): Promise<Runboard> 
         rest
           .dialectOf(req)
           .then((dialect) => {
-            if (dialect) return rest.handle(dialect, req, res, requestId);
+            if (dialect) return rest.handle(dialect, req, res, requestId, answerOthers);
             answerOthers();
           })
           .catch((error: unknown) => {

@@ -127,15 +127,23 @@ export function createMemoryPubSub(): PubSub {
 }
 
 /**
- * A notification: the publishing instance, a sequence number (identical notifications in one
- * transaction are merged), topic, payload or reference.
+ * One event on the wire: a sequence number (identical notifications in one transaction would
+ * be merged), topic, payload or reference to a stored one.
  */
-interface Wire {
-  o: string;
+interface WireEvent {
   n: number;
   t: string;
   d?: unknown;
   ref?: string;
+}
+
+/**
+ * A notification: the publishing instance and the events it carries, as many as fit, so a
+ * burst of events (a fleet of check-ins) costs few notifications to send and to receive.
+ */
+interface Wire {
+  o: string;
+  b: WireEvent[];
 }
 
 /**
@@ -191,8 +199,8 @@ class PostgresEventTarget extends EventTarget {
       while (this.outbox.length > 0) {
         const batch = this.outbox.splice(0, BATCH);
         try {
-          const messages = await Promise.all(batch.map((wire) => this.encode(wire)));
-          await notifyAll(this.db, PUBSUB_CHANNEL, messages);
+          const events = await Promise.all(batch.map((wire) => this.encode(wire)));
+          await notifyAll(this.db, PUBSUB_CHANNEL, this.pack(events));
         } catch (error) {
           this.log.warn({ err: error, topics: [...new Set(batch.map((w) => w.t))] }, 'could not publish events');
         }
@@ -203,25 +211,58 @@ class PostgresEventTarget extends EventTarget {
     });
   }
 
+  /** One event as wire JSON: inline, or by reference when it would not fit a notification alone. */
   private async encode({ n, t, json }: { n: number; t: string; json: string }): Promise<string> {
-    const text = `{"o":"${this.origin}","n":${n},"t":${JSON.stringify(t)},"d":${json}}`;
+    const text = `{"n":${n},"t":${JSON.stringify(t)},"d":${json}}`;
     // The limit is in bytes, not characters.
-    if (Buffer.byteLength(text) <= INLINE_LIMIT_BYTES) return text;
+    if (Buffer.byteLength(text) + this.envelopeBytes <= INLINE_LIMIT_BYTES) return text;
     const ref = await storePayload(this.db, json);
-    return JSON.stringify({ o: this.origin, n, t, ref } satisfies Wire);
+    return JSON.stringify({ n, t, ref } satisfies WireEvent);
+  }
+
+  private get envelopeBytes(): number {
+    return `{"o":"${this.origin}","b":[]}`.length;
+  }
+
+  /** Packs events, in order, into as few notifications as fit under the limit. */
+  private pack(events: string[]): string[] {
+    const messages: string[] = [];
+    let current: string[] = [];
+    let bytes = this.envelopeBytes;
+    const flush = () => {
+      if (current.length > 0) messages.push(`{"o":"${this.origin}","b":[${current.join(',')}]}`);
+      current = [];
+      bytes = this.envelopeBytes;
+    };
+    for (const event of events) {
+      const size = Buffer.byteLength(event) + 1;
+      if (bytes + size > INLINE_LIMIT_BYTES) flush();
+      current.push(event);
+      bytes += size;
+    }
+    flush();
+    return messages;
   }
 
   /** Called by the LISTEN connection with each notification. */
   receive(text: string): void {
     this.receiving = this.receiving
       .then(async () => {
-        const wire = JSON.parse(text) as Wire;
-        if (wire.o === this.origin) return; // delivered when published
-        if (wire.ref === undefined) return this.deliver(wire.t, wire.d ?? null);
-        if (!this.listening.has(wire.t)) return;
-        const detail = await findPayload(this.db, wire.ref);
-        if (detail === undefined) this.log.warn({ topic: wire.t, ref: wire.ref }, 'a stored event payload was gone before it was read');
-        else this.deliver(wire.t, detail);
+        // Its own notifications were delivered when published: known by their prefix, not parsed.
+        if (text.startsWith(`{"o":"${this.origin}"`)) return;
+        const wire = JSON.parse(text) as Wire & Partial<WireEvent>;
+        // An instance of an earlier version sends one event a notification.
+        const events = wire.b ?? (wire.t === undefined ? [] : [wire as WireEvent]);
+        for (const event of events) {
+          if (event.ref === undefined) {
+            this.deliver(event.t, event.d ?? null);
+            continue;
+          }
+          if (!this.listening.has(event.t)) continue;
+          const detail = await findPayload(this.db, event.ref);
+          if (detail === undefined) this.log.warn({ topic: event.t, ref: event.ref }, 'a stored event payload was gone before it was read');
+          else this.deliver(event.t, detail);
+        }
       })
       .catch((error: unknown) => this.log.warn({ err: error }, 'could not deliver an event'));
   }

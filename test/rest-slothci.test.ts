@@ -309,8 +309,14 @@ describe('Sloth CI API', () => {
       expect(runs.data.scripts.edges[0].node.runs.edges).toEqual([]);
     });
 
-    it('an unknown listen point is 404 in Sloth\'s words; the console\'s paths are not webhooks', async () => {
-      expect(await hit('/no/such/app', { auth: null })).toMatchObject({ status: 404, text: "Listen point 'no/such/app' not found" });
+    it('an unknown listen point is 404 in Sloth\'s words; a GET of one is left to the console; the console\'s paths are not webhooks', async () => {
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        expect(await hit('/no/such/app', { method, auth: null }), method).toMatchObject({ status: 404, text: "Listen point 'no/such/app' not found" });
+      }
+      // A GET (a mistyped console address, most likely) gets the console's 404, not Sloth's.
+      const get = await hit('/no/such/app', { auth: null });
+      expect(get.status).toBe(404);
+      expect(get.text).not.toMatch(/Listen point/);
       for (const notOurs of ['/', '/sign-in', '/_next/static/x.js', '/api/nothing', '/..%2Fetc', '/a%2F..%2F..%2Fetc', '/a//b', '/a/']) {
         const answer = await hit(notOurs, { auth: null });
         expect(answer.text, notOurs).not.toMatch(/Listen point|Missing parameter/);

@@ -125,6 +125,12 @@ export interface Route<Data = any> {
    * (test/rest-auth.test.ts), when filling `:params` is not enough (Sloth's `/?action=…`).
    */
   probe?(method: string): string;
+  /**
+   * Whether a failure means the request was not this route's after all, so the server answers
+   * it as if no dialect had claimed it (the console): Sloth CI's webhook route, for a GET of a
+   * path that is no app's listen point. Only for requests without a body (it has been read).
+   */
+  passOn?(failure: RestFailure, req: RestRequest): boolean;
 }
 
 /** A WebSocket endpoint of a dialect (Otto's live-run socket). */

@@ -22,6 +22,7 @@ import {
   RestFailure,
   type CompiledRoute,
   type Dialect,
+  type Route,
   type RestReply,
   type RestRequest,
   refuseBelowAccess,
@@ -45,7 +46,8 @@ interface CompiledDialect {
 export interface RestLayer {
   /** The dialect a request belongs to, if any (then `handle` must answer it). */
   dialectOf(req: IncomingMessage): Promise<Dialect | undefined>;
-  handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void>;
+  /** Answers a request of `dialect`; `otherwise` answers it instead when its route passes it on (`Route.passOn`). */
+  handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, otherwise?: () => void): Promise<void>;
   /** Takes a WebSocket upgrade of a dialect; false when no dialect has that path. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): boolean;
   /** At shutdown: each dialect ends what it holds open (its sockets). */
@@ -130,7 +132,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
     return { credentials, context: { ...anonymousContext(dialect, req, rest, requestId, cookies), viewer } };
   }
 
-  async function handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  async function handle(dialect: Dialect, req: IncomingMessage, res: ServerResponse, requestId: string, otherwise?: () => void): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://rest.invalid');
     const entry = byDialect.get(dialect)!;
     const method = (req.method ?? 'GET').toUpperCase();
@@ -141,6 +143,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
     });
     if (req.socket.destroyed) gone.abort();
     let rest = restRequest(req, url, new RestBody(Buffer.alloc(0), mediaTypeOf(req.headers['content-type']), ''), {}, gone.signal);
+    let passedOn: Route['passOn'];
     try {
       let pathMatched = false;
       let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
@@ -163,6 +166,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
         throw new RestFailure('not_found', `Nothing at ${url.pathname}.`);
       }
       const { route } = found.route;
+      passedOn = route.passOn;
       const body = await readBody(req, route.maxBodyBytes ?? app.config.maxBodyBytes);
       rest = restRequest(req, url, body, found.params, gone.signal);
       const cookies: string[] = [];
@@ -191,6 +195,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
       send(res, reply, requestId);
     } catch (error) {
       const failure = asFailure(error);
+      if (failure && otherwise && passedOn?.(failure, rest)) return otherwise();
       if (!failure) app.log.error({ err: error, dialect: dialect.name, path: url.pathname }, 'a REST request failed');
       const shown = failure ?? new RestFailure('internal', `Something went wrong on our side; it has been logged with request id ${requestId}.`);
       if (shown.kind === 'internal' && failure) app.log.error({ err: failure, dialect: dialect.name, path: url.pathname }, 'a REST operation failed');

@@ -287,6 +287,8 @@ export const slothci: Dialect = {
       access: 'none',
       operation: `mutation SlothWebhook($input: DeliverWebhookInput!) { deliverWebhook(input: $input) { ${ERROR_FIELDS} } }`,
       variables: async (req) => ({ input: { listenPoint: req.params['*'], method: req.method, fields: await webhookFields(req) } }),
+      // A page of the console, or a mistyped address, rather than an app: the console's own 404 page.
+      passOn: (failure, req) => failure.kind === 'not_found' && (req.method === 'GET' || req.method === 'HEAD'),
       reply: () => ({ status: 200 }),
     },
   ],
