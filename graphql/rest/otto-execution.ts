@@ -24,7 +24,6 @@ import {
   nodeRoute,
   nodeVariables,
   ok,
-  refuseBelow,
   toAttachment,
   uuidOf,
   uuidParam,
@@ -490,8 +489,6 @@ export const ottoUpgrades: UpgradeRoute[] = [
     path: '/api/action/async',
     access: 'operator',
     handle(req: IncomingMessage, socket: Duplex, head: Buffer, context: Context, tools: RouteTools) {
-      // A refusal thrown here is answered over HTTP by the plumbing, in Otto's envelope.
-      refuseBelow(context, 'operator', 'opening /api/action/async');
       socketServerOf(context.app).handleUpgrade(req, socket, head, (client) => liveRun(client, tools));
     },
   },

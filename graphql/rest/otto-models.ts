@@ -7,8 +7,6 @@
  * UUIDs, in and out; a global id of the right type is accepted too.
  */
 import { isUuid } from '../../core/ids';
-import { roleAllows } from '../../core/roles';
-import type { Context } from '../context';
 import { decodeId, encodeGlobalID } from '../ids';
 import { ERROR_FIELDS, fail, RestFailure, type RestReply, type RestRequest, type Route, type RouteAccess, type RouteTools } from './route-table';
 
@@ -594,25 +592,3 @@ export function deleteRoute(path: string, type: OttoType, mutation: string, chec
 /** Ids from a body list, each checked (an unknown one is Otto's 400 "No <type> with ID"). */
 export const idList = (type: OttoType, values: string[]) => values.map((value) => uuidParam(type, value));
 
-/**
- * Refuses a signed-in caller below `access` (403) before anything is read, so a write with a bad
- * body from a viewer is a 403 (as GraphQL would answer), not a 400. GraphQL still enforces it.
- */
-export function refuseBelow(context: Context, access: RouteAccess, what: string): void {
-  const role = context.viewer?.role;
-  if (access === 'none' || access === 'checkin' || !role || roleAllows(role, access)) return;
-  throw new RestFailure('forbidden', `Your role (${role}) does not allow ${what}. It needs the ${access} role.`);
-}
-
-/** A route that refuses a caller below its role (refuseBelow) before its variables are read. */
-export function refusingBelow(route: Route): Route {
-  const { access } = route;
-  if (access === 'none' || access === 'checkin' || access === 'viewer') return route;
-  return {
-    ...route,
-    variables: async (req, tools) => {
-      refuseBelow(tools.context, access, `${req.method} ${route.path}`);
-      return route.variables ? route.variables(req, tools) : {};
-    },
-  };
-}

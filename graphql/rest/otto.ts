@@ -32,7 +32,6 @@ import {
   ottoError,
   PAGE,
   PAGE_INFO,
-  refusingBelow,
   REPORT_RUN_FIELDS,
   SCHEDULE_FIELDS,
   SCRIPT_FIELDS,
@@ -541,7 +540,7 @@ const routes: Route[] = [
   ...userRoutes,
   ...systemRoutes,
   ...ottoExecutionRoutes,
-].map(refusingBelow);
+];
 
 export const otto: Dialect = {
   name: 'otto',

@@ -245,6 +245,7 @@ export function createRestLayer(app: App, yoga: GraphQLServer, dialects: readonl
           contextOf(entry.dialect, req, rest, requestId, [])
             .then(({ context }) => {
               if (upgrade.route.access !== 'none' && !context.viewer) throw new RestFailure('unauthenticated', 'Sign in before opening this socket.');
+              refuseBelowAccess(upgrade.route.access, context);
               upgrade.route.handle(req, socket, head, context, toolsOf(context));
             })
             .catch((error: unknown) => {
